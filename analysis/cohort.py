@@ -1,0 +1,79 @@
+"""A loaded cohort: read → validate → derive, once per cohort content.
+
+`load(path)` and `from_bytes(name, data)` return a `Cohort` or raise `CohortError` whose
+report lists every problem; `check(...)` returns the report and never raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .derive import derive
+from .io import RawCohort, raw_from_frames, read_cohort, read_cohort_bytes
+from .schema import CohortError, Tables, ValidationReport, validate
+
+DEFAULT_COHORT = Path(__file__).resolve().parent.parent / "data" / "cohort"
+
+
+@dataclass(frozen=True)
+class Cohort:
+    name: str
+    sha256: str
+    synthetic: bool
+    metadata: dict
+    tables: Tables
+    endpoints: pd.DataFrame  # one row per patient (see analysis.derive)
+    steroid_segments: pd.DataFrame  # daily prednisone-equivalent dose as constant segments
+    report: ValidationReport  # warnings that did not stop the analysis
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
+
+
+def _build(raw: RawCohort) -> tuple[Cohort | None, ValidationReport]:
+    notes = ValidationReport(raw.notes)
+    tables, report = validate(raw.tables)
+    report = notes + report
+    if tables is None:
+        return None, report
+    derived = derive(tables)
+    report = report + ValidationReport(derived.problems)
+    if not report.ok:
+        return None, report
+    cohort = Cohort(
+        name=raw.name, sha256=raw.sha256, synthetic=raw.synthetic, metadata=dict(raw.metadata),
+        tables=tables, endpoints=derived.patients, steroid_segments=derived.steroid_segments, report=report,
+    )
+    return cohort, report
+
+
+def from_raw(raw: RawCohort) -> Cohort:
+    cohort, report = _build(raw)
+    if cohort is None:
+        raise CohortError(report)
+    return cohort
+
+
+def load(path: str | Path = DEFAULT_COHORT) -> Cohort:
+    return from_raw(read_cohort(path))
+
+
+def from_bytes(filename: str, data: bytes) -> Cohort:
+    return from_raw(read_cohort_bytes(filename, data))
+
+
+def check(path: str | Path) -> ValidationReport:
+    """Every problem of the cohort at `path`, including those found while deriving endpoints."""
+    try:
+        raw = read_cohort(path)
+    except CohortError as err:
+        return err.report
+    return _build(raw)[1]
+
+
+def from_frames(frames: dict[str, pd.DataFrame], name: str = "in-memory cohort", metadata: dict | None = None) -> Cohort:
+    return from_raw(raw_from_frames(frames, name, metadata))

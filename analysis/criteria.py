@@ -1,0 +1,232 @@
+"""Response and relapse rules, with their references and thresholds as named constants.
+
+- ITP: International Working Group 2009 — Rodeghiero F et al., Blood 2009;113:2386–2393.
+- AIHA: First International Consensus — Jäger U et al., Blood Rev 2020;41:100648.
+- Evans syndrome: no standard exists. Each lineage is scored with its own rule; complete
+  response needs CR in both lineages, response needs at least R/PR in both, relapse is relapse
+  in either (Norton & Roberts, Br J Haematol 2006;132:125; Audia et al., J Clin Med 2020;9:3851).
+
+Every function here is vectorised over all patients at once: it takes long tables of lab
+results and returns long tables of per-assessment levels or one row per patient. There is no
+Python loop per patient; a cohort of 100,000 patients is scored in seconds.
+
+Levels: 0 = no response (NR), 1 = response (ITP "R", AIHA "PR"), 2 = complete response (CR).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .schema import AIHA, ES, HEMOLYSIS_MARKERS, ITP, LDH, RET, TBIL
+
+IWG_2009 = "International Working Group 2009 (Rodeghiero et al., Blood 2009;113:2386)"
+AIHA_CONSENSUS = "First International Consensus on AIHA (Jäger et al., Blood Rev 2020;41:100648)"
+EVANS_COMPOSITE = (
+    "Evans composite: each lineage by its own rule; CR needs CR in both, response needs R/PR in both, "
+    "relapse is relapse in either (no standard exists)"
+)
+CRITERIA_BY_DIAGNOSIS = {ITP: IWG_2009, AIHA: AIHA_CONSENSUS, ES: EVANS_COMPOSITE}
+
+NR, RESPONSE, COMPLETE = 0, 1, 2
+LEVEL_CODE = {ITP: {0: "NR", 1: "R", 2: "CR"}, AIHA: {0: "NR", 1: "PR", 2: "CR"}, ES: {0: "NR", 1: "R", 2: "CR"}}
+
+# ITP, IWG 2009 (platelets ×10⁹/L)
+ITP_CR_PLATELETS = 100.0  # CR: platelets ≥ 100 and no bleeding
+ITP_R_PLATELETS = 30.0  # R: platelets ≥ 30 and ≥ 2× baseline and no bleeding
+ITP_R_FOLD_OVER_BASELINE = 2.0
+
+# AIHA, First International Consensus (hemoglobin g/L)
+AIHA_CR_HEMOGLOBIN = 120.0  # CR: Hb ≥ 120, no hemolysis, no transfusion in the previous 7 days
+AIHA_PR_HEMOGLOBIN = 100.0  # PR: Hb ≥ 100 or a rise ≥ 20 from baseline, no transfusion in 7 days
+AIHA_PR_RISE_FROM_BASELINE = 20.0
+TRANSFUSION_FREE_DAYS = 7
+
+# Hemolysis markers are "normal" at or below these upper limits of normal (typical adult
+# reference ranges; a department with other ranges changes them here).
+UPPER_LIMIT_OF_NORMAL = {RET: 2.5, LDH: 250.0, TBIL: 21.0}
+# A marker result counts for an Hb count when it was taken on the same day or up to this
+# many days before it.
+MARKER_WINDOW_DAYS = 7
+
+# Confirmation (IWG 2009, applied to both lineages so one stray count makes no response):
+# CR and R need two counts at least 7 days apart with no count below the level between them;
+# NR and loss of response need two consecutive counts at least 1 day apart.
+CONFIRM_RESPONSE_DAYS = 7
+CONFIRM_LOSS_DAYS = 1
+
+RELAPSE_DEFINITION = (
+    "Relapse: after a confirmed response, two consecutive counts at least 1 day apart that meet no "
+    "response (ITP: platelets < 30 or < 2× baseline, or bleeding; AIHA: Hb below the PR threshold "
+    "or transfusion)."
+)
+
+
+def _empty_levels() -> pd.DataFrame:
+    return pd.DataFrame({
+        "patient_id": pd.Series([], dtype="string"),
+        "date": pd.Series([], dtype="datetime64[ns]"),
+        "level": pd.Series([], dtype="int8"),
+    })
+
+
+def itp_levels(platelets: pd.DataFrame, baseline: pd.Series) -> pd.DataFrame:
+    """Level of each post-baseline platelet count.
+
+    platelets: patient_id, date, value, bleeding. baseline: platelet count by patient_id
+    (missing: the 2× rule cannot be applied and R rests on ≥ 30 alone)."""
+    if platelets.empty:
+        return _empty_levels()
+    value = platelets["value"].to_numpy(float)
+    base = platelets["patient_id"].map(baseline).to_numpy(float)
+    bleeding = platelets["bleeding"].to_numpy(bool)
+    doubled = np.where(np.isnan(base), True, value >= ITP_R_FOLD_OVER_BASELINE * base)
+    level = np.where(
+        ~bleeding & (value >= ITP_CR_PLATELETS), COMPLETE,
+        np.where(~bleeding & (value >= ITP_R_PLATELETS) & doubled, RESPONSE, NR),
+    )
+    return pd.DataFrame({
+        "patient_id": platelets["patient_id"].to_numpy(),
+        "date": platelets["date"].to_numpy(),
+        "level": level.astype("int8"),
+    })
+
+
+def _latest_before(left: pd.DataFrame, right: pd.DataFrame, value: str, window_days: int) -> np.ndarray:
+    """For each row of `left` (patient_id, date), the `value` of the latest `right` row of the
+    same patient dated within `window_days` on or before it; NaN where there is none."""
+    if right.empty or left.empty:
+        return np.full(len(left), np.nan)
+    l = left[["patient_id", "date"]].assign(_pos=np.arange(len(left))).sort_values("date", kind="stable")
+    r = right[["patient_id", "date", value]].sort_values("date", kind="stable")
+    l["patient_id"] = l["patient_id"].astype(object)
+    r = r.assign(patient_id=r["patient_id"].astype(object))
+    m = pd.merge_asof(
+        l, r, on="date", by="patient_id", direction="backward", tolerance=pd.Timedelta(days=window_days),
+    )
+    out = np.full(len(left), np.nan)
+    out[m["_pos"].to_numpy()] = m[value].to_numpy(float)
+    return out
+
+
+def aiha_levels(
+    hemoglobin: pd.DataFrame,
+    baseline: pd.Series,
+    transfusion_dates: pd.DataFrame,
+    markers: pd.DataFrame,
+) -> pd.DataFrame:
+    """Level of each post-baseline Hb count, and whether CR there rested on Hb alone.
+
+    hemoglobin: patient_id, date, value. baseline: Hb by patient_id. transfusion_dates:
+    patient_id, date. markers: patient_id, date, test (RET/LDH/TBIL), value."""
+    if hemoglobin.empty:
+        out = _empty_levels()
+        out["hb_alone"] = pd.Series([], dtype=bool)
+        return out
+    hb = hemoglobin["value"].to_numpy(float)
+    base = hemoglobin["patient_id"].map(baseline).to_numpy(float)
+    tx = transfusion_dates.assign(flag=1.0)
+    recent_tx = ~np.isnan(_latest_before(hemoglobin, tx, "flag", TRANSFUSION_FREE_DAYS))
+    hemolysis = np.zeros(len(hemoglobin), bool)
+    any_marker = np.zeros(len(hemoglobin), bool)
+    for test in HEMOLYSIS_MARKERS:
+        m = markers.loc[markers["test"].eq(test), ["patient_id", "date", "value"]]
+        v = _latest_before(hemoglobin, m, "value", MARKER_WINDOW_DAYS)
+        any_marker |= ~np.isnan(v)
+        hemolysis |= np.nan_to_num(v, nan=-np.inf) > UPPER_LIMIT_OF_NORMAL[test]
+    rise = np.where(np.isnan(base), False, hb - base >= AIHA_PR_RISE_FROM_BASELINE)
+    level = np.where(
+        ~recent_tx & (hb >= AIHA_CR_HEMOGLOBIN) & ~hemolysis, COMPLETE,
+        np.where(~recent_tx & ((hb >= AIHA_PR_HEMOGLOBIN) | rise), RESPONSE, NR),
+    )
+    return pd.DataFrame({
+        "patient_id": hemoglobin["patient_id"].to_numpy(),
+        "date": hemoglobin["date"].to_numpy(),
+        "level": level.astype("int8"),
+        "hb_alone": (level == COMPLETE) & ~any_marker,
+    })
+
+
+def _daily(levels: pd.DataFrame) -> pd.DataFrame:
+    """One level per patient and day: the lowest of that day's assessments (conservative)."""
+    return (
+        levels.groupby(["patient_id", "date"], sort=True, observed=True)["level"].min().reset_index()
+    )
+
+
+def evans_levels(platelet_levels: pd.DataFrame, hemoglobin_levels: pd.DataFrame) -> pd.DataFrame:
+    """Composite level on every date either lineage was assessed: the lower of the two lineages,
+    each carried forward from its latest assessment (dates before both lineages have been
+    assessed once are dropped)."""
+    p = _daily(platelet_levels).rename(columns={"level": "plt"})
+    h = _daily(hemoglobin_levels).rename(columns={"level": "hgb"})
+    m = p.merge(h, on=["patient_id", "date"], how="outer").sort_values(["patient_id", "date"], kind="stable")
+    m[["plt", "hgb"]] = m.groupby("patient_id", sort=False)[["plt", "hgb"]].ffill()
+    m = m.dropna(subset=["plt", "hgb"])
+    level = np.minimum(m["plt"].to_numpy(), m["hgb"].to_numpy()).astype("int8")
+    return pd.DataFrame({"patient_id": m["patient_id"].to_numpy(), "date": m["date"].to_numpy(), "level": level})
+
+
+COURSE_COLUMNS = (
+    "best_level", "best_onset", "best_confirmed",
+    "response_onset", "response_confirmed", "relapse_onset", "relapse_confirmed",
+)
+
+
+def course(levels: pd.DataFrame) -> pd.DataFrame:
+    """From per-assessment levels to one row per patient (index patient_id):
+
+    - best_level: highest level held on a confirmed run (0 when none);
+    - best_onset / best_confirmed: first date of the first confirmed run at the best level,
+      and the date its confirming count was taken;
+    - response_onset / response_confirmed: the same for the first confirmed response (≥ R/PR);
+    - relapse_onset / relapse_confirmed: after the first confirmed response, the first two
+      consecutive no-response counts at least 1 day apart (NaT when none).
+
+    A run is a stretch of consecutive assessments all at or above a level; it confirms the level
+    at its first count at least CONFIRM_RESPONSE_DAYS after the run began.
+    """
+    if levels.empty:
+        return pd.DataFrame(columns=list(COURSE_COLUMNS), index=pd.Index([], name="patient_id"))
+    d = _daily(levels)
+    pid = d["patient_id"].to_numpy()
+    date = d["date"].to_numpy("datetime64[ns]")
+    level = d["level"].to_numpy()
+    new_patient = np.ones(len(d), bool)
+    new_patient[1:] = pid[1:] != pid[:-1]
+    patients = pd.Index(pd.unique(pid), name="patient_id")
+    out = pd.DataFrame(index=patients)
+    out["best_level"] = np.int8(NR)
+    confirm_gap = np.timedelta64(CONFIRM_RESPONSE_DAYS, "D")
+    for k in (RESPONSE, COMPLETE):
+        q = level >= k
+        starts = new_patient | np.r_[True, q[1:] != q[:-1]]
+        run_id = np.cumsum(starts)
+        run_start = date[np.flatnonzero(starts)][run_id - 1]
+        confirmed = q & (date - run_start >= confirm_gap)
+        rows = pd.DataFrame({"patient_id": pid[confirmed], "onset": run_start[confirmed], "at": date[confirmed]})
+        first = rows.groupby("patient_id", sort=False).first()
+        name = "response" if k == RESPONSE else "complete"
+        out[f"{name}_onset"] = first["onset"].reindex(patients)
+        out[f"{name}_confirmed"] = first["at"].reindex(patients)
+        out.loc[first.index, "best_level"] = np.int8(k)
+    best_is_cr = out["best_level"].eq(COMPLETE)
+    out["best_onset"] = out["complete_onset"].where(best_is_cr, out["response_onset"])
+    out["best_confirmed"] = out["complete_confirmed"].where(best_is_cr, out["response_confirmed"])
+
+    # Relapse: consecutive pairs of no-response assessments after the response was confirmed.
+    confirmed_at = pd.Series(out["response_confirmed"]).reindex(pid).to_numpy("datetime64[ns]")
+    after = date > confirmed_at  # NaT compares False
+    low = after & (level == NR)
+    same_next = np.r_[pid[1:] == pid[:-1], False]
+    next_low = np.r_[low[1:], False] & same_next
+    next_date = np.r_[date[1:], np.datetime64("NaT")]
+    gap_ok = (next_date - date) >= np.timedelta64(CONFIRM_LOSS_DAYS, "D")
+    pair = low & next_low & gap_ok
+    rel = pd.DataFrame({"patient_id": pid[pair], "onset": date[pair], "at": next_date[pair]})
+    first_rel = rel.groupby("patient_id", sort=False).first()
+    out["relapse_onset"] = first_rel["onset"].reindex(patients)
+    out["relapse_confirmed"] = first_rel["at"].reindex(patients)
+    for c in COURSE_COLUMNS[1:]:
+        out[c] = pd.to_datetime(out[c])
+    return out[list(COURSE_COLUMNS)]

@@ -1,0 +1,773 @@
+"""The cohort format: tables, columns, types, units and codes, and validation.
+
+This module is the one source of truth for names and codes (arms, diagnoses, lab tests,
+steroid drugs, adverse-event categories) and for the labels shown to people. Every other
+module imports them from here. `validate` turns the raw tables read by `analysis.io` into
+typed tables and a report that lists every problem at once, each naming the table, the
+column, how many rows and a few example rows or patients.
+
+Row numbers in messages count the header as row 1, as a spreadsheet shows them: the first
+data row is row 2. They are the row numbers the reader attached in `analysis.io`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+
+# --------------------------------------------------------------------------------------
+# Codes and labels
+
+ARM_TACROLIMUS = "tacrolimus"
+ARM_CONTROL = "control"
+ARMS: tuple[str, ...] = (ARM_TACROLIMUS, ARM_CONTROL)
+ARM_LABELS: Mapping[str, str] = {ARM_TACROLIMUS: "Tacrolimus + steroid", ARM_CONTROL: "Steroid alone"}
+
+ITP, AIHA, ES = "ITP", "AIHA", "ES"
+DIAGNOSES: tuple[str, ...] = (ITP, AIHA, ES)
+DIAGNOSIS_LABELS: Mapping[str, str] = {
+    ITP: "Immune thrombocytopenia",
+    AIHA: "Autoimmune hemolytic anemia",
+    ES: "Evans syndrome",
+}
+
+SEXES: tuple[str, ...] = ("M", "F")
+SEX_LABELS: Mapping[str, str] = {"M": "Male", "F": "Female"}
+
+# Best-response codes. R is the IWG 2009 "response" (ITP), PR the AIHA consensus "partial
+# response"; both are the middle level. Evans syndrome uses R for "response in both lineages".
+RESPONSE_CODES: tuple[str, ...] = ("CR", "R", "PR", "NR")
+RESPONSE_LEVEL: Mapping[str, int] = {"NR": 0, "R": 1, "PR": 1, "CR": 2}
+RESPONSE_LABELS: Mapping[str, str] = {
+    "CR": "Complete response",
+    "R": "Response",
+    "PR": "Partial response",
+    "NR": "No response",
+}
+
+PLT, HGB, RET, LDH, TBIL = "PLT", "HGB", "RET", "LDH", "TBIL"
+LAB_TESTS: tuple[str, ...] = (PLT, HGB, RET, LDH, TBIL)
+LAB_UNITS: Mapping[str, str] = {PLT: "×10⁹/L", HGB: "g/L", RET: "%", LDH: "U/L", TBIL: "µmol/L"}
+LAB_LABELS: Mapping[str, str] = {
+    PLT: "Platelets",
+    HGB: "Hemoglobin",
+    RET: "Reticulocytes",
+    LDH: "Lactate dehydrogenase",
+    TBIL: "Total bilirubin",
+}
+HEMOLYSIS_MARKERS: tuple[str, ...] = (RET, LDH, TBIL)
+# Largest value taken as possible for each test; above it the value is a data error
+# (platelets above 2,000 ×10⁹/L and Hb above 250 g/L do not occur in these patients).
+LAB_MAXIMUM: Mapping[str, float] = {PLT: 2000.0, HGB: 250.0, RET: 100.0, LDH: 20000.0, TBIL: 1000.0}
+
+# mg of the drug × factor = mg prednisone (STUDY.md; 0.75 mg dexamethasone ≙ 5 mg prednisone).
+PREDNISONE_EQUIVALENT: Mapping[str, float] = {
+    "prednisone": 1.0,
+    "prednisolone": 1.0,
+    "methylprednisolone": 1.25,
+    "dexamethasone": 6.67,
+    "hydrocortisone": 0.25,
+}
+STEROID_DRUGS: tuple[str, ...] = tuple(PREDNISONE_EQUIVALENT)
+MAX_DAILY_STEROID_MG = 2000.0
+
+AE_STEROID, AE_TACROLIMUS, AE_OTHER = "steroid", "tacrolimus", "other"
+AE_CATEGORIES: tuple[str, ...] = (AE_STEROID, AE_TACROLIMUS, AE_OTHER)
+
+CURRENCY = "CNY"  # drug_cost_18m is in Chinese yuan, the currency of the study's hospital.
+
+# Labs this many days before treatment start may serve as the baseline count.
+BASELINE_WINDOW_DAYS = 30
+
+# --------------------------------------------------------------------------------------
+# Tables and columns
+
+Kind = Literal["text", "code", "number", "integer", "date", "bool"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    required: bool
+    description: str
+    unit: str = ""
+    codes: tuple[str, ...] = ()
+    minimum: float | None = None  # below this: error ("negative" when it is 0)
+    maximum: float | None = None  # above this: error (implausible)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    required: bool
+    description: str
+    columns: tuple[Column, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+_PID = Column("patient_id", "text", True, "The patient's identifier, as in the patients table.")
+
+PATIENTS = Table(
+    "patients",
+    True,
+    "One row per patient.",
+    (
+        Column("patient_id", "text", True, "Unique identifier of the patient (text; no names)."),
+        Column("arm", "code", True, "Treatment arm.", codes=ARMS),
+        Column("diagnosis", "code", True, "Autoimmune cytopenia: ITP, AIHA or ES (Evans syndrome).", codes=DIAGNOSES),
+        Column("sex", "code", True, "M or F.", codes=SEXES),
+        Column("age", "number", True, "Age at treatment start.", unit="years", minimum=0, maximum=120),
+        Column("treatment_start", "date", True, "Start of the treatment being studied (first steroid dose)."),
+        Column("last_follow_up", "date", True, "Date of the last follow-up visit."),
+        Column("weight_kg", "number", False, "Body weight at treatment start.", unit="kg", minimum=0, maximum=400),
+        Column("drug_cost_18m", "number", False, "Drug expenses over the first 18 months.", unit=CURRENCY, minimum=0),
+        Column("best_response", "code", False, "Recorded best response, for patients without lab results.", codes=RESPONSE_CODES),
+        Column("response_date", "date", False, "Recorded date the (first) response was reached."),
+        Column("relapse_date", "date", False, "Recorded date of relapse after response; empty if none."),
+        Column("steroid_stop_date", "date", False, "Recorded date of the last steroid dose; empty if still on steroids."),
+        Column("cumulative_steroid_mg", "number", False, "Recorded cumulative steroid dose, prednisone-equivalent.", unit="mg", minimum=0, maximum=1_000_000),
+    ),
+)
+
+LABS = Table(
+    "labs",
+    False,
+    "One row per laboratory result.",
+    (
+        _PID,
+        Column("date", "date", True, "Date the sample was taken."),
+        Column("test", "code", True, "PLT, HGB, RET, LDH or TBIL.", codes=LAB_TESTS),
+        Column("value", "number", True, "The result, in the test's unit (PLT ×10⁹/L, HGB g/L, RET %, LDH U/L, TBIL µmol/L).", minimum=0),
+        Column("bleeding", "bool", False, "Bleeding at this visit (PLT rows); empty means no."),
+        Column("transfused", "bool", False, "Red-cell transfusion on this date; empty means no."),
+    ),
+)
+
+STEROID_DOSES = Table(
+    "steroid_doses",
+    False,
+    "One row per period at a constant daily steroid dose.",
+    (
+        _PID,
+        Column("drug", "code", True, "prednisone, prednisolone, methylprednisolone, dexamethasone or hydrocortisone.", codes=STEROID_DRUGS),
+        Column("start_date", "date", True, "First day of the period."),
+        Column("end_date", "date", True, "Last day of the period (inclusive)."),
+        Column("daily_dose_mg", "number", True, "Daily dose of the drug itself (not converted).", unit="mg", minimum=0, maximum=MAX_DAILY_STEROID_MG),
+    ),
+)
+
+TACROLIMUS = Table(
+    "tacrolimus",
+    False,
+    "One row per tacrolimus visit: the daily dose from that date, and the trough level measured.",
+    (
+        _PID,
+        Column("date", "date", True, "Visit date."),
+        Column("daily_dose_mg", "number", True, "Daily tacrolimus dose from this date.", unit="mg", minimum=0, maximum=30),
+        Column("trough_ng_ml", "number", False, "Whole-blood trough concentration (target 5–10).", unit="ng/mL", minimum=0, maximum=100),
+    ),
+)
+
+ADVERSE_EVENTS = Table(
+    "adverse_events",
+    False,
+    "One row per adverse event.",
+    (
+        _PID,
+        Column("onset_date", "date", True, "Date the event began."),
+        Column("term", "text", True, "What happened, e.g. hyperglycemia, tremor."),
+        Column("category", "code", True, "Attributed to: steroid, tacrolimus or other.", codes=AE_CATEGORIES),
+        Column("grade", "integer", True, "CTCAE grade, 1 to 5.", minimum=1, maximum=5),
+        Column("serious", "bool", True, "Serious adverse event (yes/no)."),
+    ),
+)
+
+TABLES: Mapping[str, Table] = {t.name: t for t in (PATIENTS, LABS, STEROID_DOSES, TACROLIMUS, ADVERSE_EVENTS)}
+CHILD_TABLES: tuple[str, ...] = tuple(n for n in TABLES if n != "patients")
+RECORDED_ENDPOINT_COLUMNS: tuple[str, ...] = (
+    "best_response", "response_date", "relapse_date", "steroid_stop_date", "cumulative_steroid_mg",
+)
+
+# --------------------------------------------------------------------------------------
+# Problems and the report
+
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a cohort, as a sentence a person can act on."""
+
+    severity: Severity
+    table: str
+    column: str | None
+    rows: int
+    examples: tuple[str, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def __add__(self, other: "ValidationReport") -> "ValidationReport":
+        return ValidationReport(self.problems + other.problems)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {
+                    "severity": p.severity,
+                    "table": p.table,
+                    "column": p.column or "",
+                    "rows": p.rows,
+                    "examples": ", ".join(p.examples),
+                    "problem": p.message,
+                }
+                for p in self.problems
+            ],
+            columns=["severity", "table", "column", "rows", "examples", "problem"],
+        )
+
+    def to_text(self) -> str:
+        if not self.problems:
+            return "No problems found."
+        lines = [f"{len(self.errors)} error(s), {len(self.warnings)} warning(s)."]
+        lines += [f"{p.severity.upper()}: {p.message}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class CohortError(Exception):
+    """A cohort that cannot be analysed; `report` lists every reason."""
+
+    def __init__(self, report: ValidationReport):
+        self.report = report
+        first = report.errors[0].message if report.errors else "the cohort could not be read."
+        more = len(report.errors) - 1
+        super().__init__(first + (f" (and {more} more problem(s))" if more > 0 else ""))
+
+    @classmethod
+    def single(cls, message: str, table: str = "", column: str | None = None) -> "CohortError":
+        return cls(ValidationReport((Problem("error", table, column, 0, (), message),)))
+
+
+# --------------------------------------------------------------------------------------
+# Helpers that make problems
+
+MAX_EXAMPLES = 5
+
+
+def _fmt_value(v: object) -> str:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, pd.Timestamp):
+        return v.date().isoformat()
+    text = str(v)
+    if len(text) > 40:
+        text = text[:37] + "…"
+    return repr(text) if isinstance(v, str) else text
+
+
+def _examples(df: pd.DataFrame, mask: pd.Series, column: str | None, by: Literal["row", "patient"]) -> tuple[str, ...]:
+    hits = df.loc[mask]
+    out: list[str] = []
+    if by == "patient":
+        ids = pd.unique(hits["patient_id"].astype(str))
+        return tuple(str(i) for i in ids[:MAX_EXAMPLES])
+    has_pid = "patient_id" in hits.columns
+    for idx, row in hits.head(MAX_EXAMPLES).iterrows():
+        part = f"row {idx}"
+        if has_pid and column != "patient_id" and pd.notna(row["patient_id"]):
+            part += f" ({row['patient_id']})"
+        if column is not None and column in hits.columns:
+            part += f": {_fmt_value(row[column])}"
+        out.append(part)
+    return tuple(out)
+
+
+def problem_from_mask(
+    severity: Severity,
+    table: str,
+    column: str | None,
+    df: pd.DataFrame,
+    mask: pd.Series,
+    what: str,
+    *,
+    by: Literal["row", "patient"] = "row",
+    values: pd.Series | None = None,
+    hint: str = "",
+) -> Problem | None:
+    """A problem for the rows of `df` where `mask` is true, or None when there are none.
+
+    `what` completes "<table>: column '<column>' has <what> in N rows", or, without a column,
+    "<table>: N patients <what>".
+    `values`, when given, are shown in the examples instead of the column's current values
+    (e.g. the raw text that could not be read as a number).
+    """
+    mask = mask.fillna(False).astype(bool)
+    n = int(mask.sum())
+    if n == 0:
+        return None
+    shown = df
+    if values is not None:
+        shown = df.assign(**{column: values}) if column else df
+    examples = _examples(shown, mask, column, by)
+    if by == "patient":
+        total = int(df.loc[mask, "patient_id"].nunique())
+        subject = f"{total} patient" + ("" if total == 1 else "s")
+    else:
+        total = n
+        subject = f"{n} row" + ("" if n == 1 else "s")
+    if column:
+        head = f"{table}: column '{column}' has {what} {'for' if by == 'patient' else 'in'} {subject}"
+    else:
+        head = f"{table}: {subject} {what}"
+    more = f" and {total - len(examples)} more" if total > len(examples) else ""
+    joined = ", ".join(examples) if by == "patient" else "; ".join(examples)
+    ex = f" ({'patients ' if by == 'patient' else ''}{joined}{more})"
+    message = head + ex + "." + (f" {hint}" if hint else "")
+    return Problem(severity, table, column, n, examples, message)
+
+
+# --------------------------------------------------------------------------------------
+# Reading raw values into types
+
+
+def normalise_name(name: object) -> str:
+    """Column or sheet name as the schema spells it: case, spaces and hyphens ignored."""
+    text = str(name).strip().lower()
+    out = []
+    for ch in text:
+        out.append("_" if ch in " -\t\n." else ch)
+    norm = "".join(out)
+    while "__" in norm:
+        norm = norm.replace("__", "_")
+    return norm.strip("_")
+
+
+_TRUE = {"true", "yes", "y", "1", "t", "1.0"}
+_FALSE = {"false", "no", "n", "0", "f", "0.0", ""}
+
+
+def _blank(s: pd.Series) -> pd.Series:
+    """Cells that hold nothing: missing or only spaces."""
+    if s.dtype == object or pd.api.types.is_string_dtype(s):
+        return s.isna() | s.astype(str).str.strip().eq("")
+    return s.isna()
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_float_dtype(s):
+        # Identifiers typed as numbers in Excel arrive as floats: 1001.0 means "1001".
+        whole = s.dropna()
+        if len(whole) and (whole == np.floor(whole)).all():
+            return s.map(lambda v: pd.NA if pd.isna(v) else str(int(v))).astype("string")
+    out = s.astype("string").str.strip()
+    return out.mask(out.eq(""), pd.NA)
+
+
+def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Typed values and a mask of non-empty cells that could not be read as the column's kind."""
+    blank = _blank(raw)
+    if col.kind in ("text", "code"):
+        text = _as_text(raw)
+        if col.kind == "code":
+            lookup = {c.lower(): c for c in col.codes}
+            mapped = text.str.lower().map(lookup)
+            bad = text.notna() & mapped.isna()
+            return mapped.astype("string"), bad
+        return text, pd.Series(False, index=raw.index)
+    if col.kind in ("number", "integer"):
+        if pd.api.types.is_bool_dtype(raw):
+            num = pd.Series(np.nan, index=raw.index)
+        elif pd.api.types.is_numeric_dtype(raw):
+            num = raw.astype("float64")
+        else:
+            text = raw.astype("string").str.strip().str.replace(",", "", regex=False)
+            num = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = ~blank & num.isna()
+        if col.kind == "integer":
+            frac = num.notna() & (num != np.floor(num))
+            bad = bad | frac
+            num = num.mask(frac)
+        return num, bad
+    if col.kind == "date":
+        if pd.api.types.is_datetime64_any_dtype(raw):
+            dt = raw
+            if getattr(dt.dt, "tz", None) is not None:
+                dt = dt.dt.tz_localize(None)
+            dt = dt.astype("datetime64[ns]").dt.normalize()
+            return dt, pd.Series(False, index=raw.index)
+        if pd.api.types.is_numeric_dtype(raw):
+            # Numbers in a date column are usually Excel serial days shown without a date format.
+            return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]"), ~blank
+        values = raw.astype(object)
+        is_stamp = values.map(lambda v: isinstance(v, (pd.Timestamp,)) or hasattr(v, "year"))
+        dt = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+        if is_stamp.any():
+            dt.loc[is_stamp] = pd.to_datetime(values[is_stamp], errors="coerce")
+        text = values[~is_stamp & ~blank].astype(str).str.strip()
+        if len(text):
+            parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+            dt.loc[text.index] = parsed
+        dt = dt.astype("datetime64[ns]").dt.normalize()
+        bad = ~blank & dt.isna()
+        return dt, bad
+    if col.kind == "bool":
+        if pd.api.types.is_bool_dtype(raw):
+            return raw.astype("boolean"), pd.Series(False, index=raw.index)
+        text = raw.astype("string").str.strip().str.lower().fillna("")
+        out = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+        out[text.isin(_TRUE)] = True
+        out[text.isin(_FALSE) & ~blank] = False
+        bad = ~blank & ~text.isin(_TRUE | _FALSE)
+        return out, bad
+    raise ValueError(f"unknown column kind {col.kind!r}")  # pragma: no cover - schema bug
+
+
+def empty_table(table: Table) -> pd.DataFrame:
+    data: dict[str, pd.Series] = {}
+    for c in table.columns:
+        dtype = {
+            "text": "string",
+            "code": "string",
+            "number": "float64",
+            "integer": "float64",
+            "date": "datetime64[ns]",
+            "bool": "boolean",
+        }[c.kind]
+        data[c.name] = pd.Series([], dtype=dtype)
+    return pd.DataFrame(data)
+
+
+# --------------------------------------------------------------------------------------
+# Typed tables
+
+
+@dataclass(frozen=True)
+class Tables:
+    """A cohort's tables, typed as the schema says; absent optional tables are empty."""
+
+    patients: pd.DataFrame
+    labs: pd.DataFrame = field(default_factory=lambda: empty_table(LABS))
+    steroid_doses: pd.DataFrame = field(default_factory=lambda: empty_table(STEROID_DOSES))
+    tacrolimus: pd.DataFrame = field(default_factory=lambda: empty_table(TACROLIMUS))
+    adverse_events: pd.DataFrame = field(default_factory=lambda: empty_table(ADVERSE_EVENTS))
+    present: tuple[str, ...] = ("patients",)
+
+    def get(self, name: str) -> pd.DataFrame:
+        return getattr(self, name)
+
+
+def _type_table(table: Table, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem], bool]:
+    """Typed columns, the problems found, and whether required columns are missing."""
+    problems: list[Problem] = []
+    name = table.name
+    # Column names that differ only in case or spacing are the same column.
+    normalised: dict[str, list[str]] = {}
+    for c in raw.columns:
+        normalised.setdefault(normalise_name(c), []).append(str(c))
+    for norm, originals in normalised.items():
+        if len(originals) > 1 and norm in table.column_names:
+            problems.append(Problem(
+                "error", name, norm, 0, tuple(originals),
+                f"{name}: columns {', '.join(repr(o) for o in originals)} all mean '{norm}'; keep one.",
+            ))
+    rename = {}
+    for c in raw.columns:
+        rename[c] = normalise_name(c)
+    df = raw.rename(columns=rename)
+    df = df.loc[:, ~df.columns.duplicated()]
+
+    missing = [c for c in table.required_columns if c not in df.columns]
+    if missing:
+        found = ", ".join(repr(str(c)) for c in raw.columns[:12]) or "none"
+        problems.append(Problem(
+            "error", name, ", ".join(missing), len(df), (),
+            f"{name}: required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)} {'are' if len(missing) > 1 else 'is'} missing "
+            f"(columns found: {found}).",
+        ))
+    extra = [str(c) for c in raw.columns if normalise_name(c) not in table.column_names]
+    if extra:
+        problems.append(Problem(
+            "warning", name, None, 0, tuple(extra[:MAX_EXAMPLES]),
+            f"{name}: column{'s' if len(extra) > 1 else ''} {', '.join(repr(e) for e in extra[:8])}"
+            f"{' …' if len(extra) > 8 else ''} {'are' if len(extra) > 1 else 'is'} not part of the format and "
+            f"{'were' if len(extra) > 1 else 'was'} ignored.",
+        ))
+
+    out = pd.DataFrame(index=df.index)
+    for col in table.columns:
+        if col.name not in df.columns:
+            out[col.name] = empty_table(table)[col.name].reindex(df.index)
+            continue
+        raw_col = df[col.name]
+        typed, bad = _coerce(col, raw_col)
+        kind_words = {
+            "number": "values that are not numbers",
+            "integer": "values that are not whole numbers",
+            "date": "values that are not dates (write dates as YYYY-MM-DD or as Excel dates)",
+            "bool": "values that are not yes/no (use true/false, yes/no or 1/0)",
+            "text": "unreadable values",
+            "code": "unknown codes (allowed: " + ", ".join(col.codes) + ")",
+        }[col.kind]
+        p = problem_from_mask("error", name, col.name, df, bad, kind_words, values=raw_col)
+        if p:
+            problems.append(p)
+        if col.required:
+            p = problem_from_mask("error", name, col.name, df, _blank(raw_col), "empty cells; every row needs a value")
+            if p:
+                problems.append(p)
+        out[col.name] = typed
+    return out, problems, bool(missing)
+
+
+def _range_problems(table: Table, df: pd.DataFrame) -> list[Problem]:
+    problems: list[Problem] = []
+    for col in table.columns:
+        if col.kind not in ("number", "integer") or col.name not in df.columns:
+            continue
+        v = df[col.name]
+        if col.minimum is not None:
+            what = "negative values" if col.minimum == 0 else f"values below {col.minimum:g}"
+            p = problem_from_mask("error", table.name, col.name, df, v < col.minimum, what)
+            if p:
+                problems.append(p)
+        if col.maximum is not None:
+            unit = f" {col.unit}" if col.unit else ""
+            p = problem_from_mask(
+                "error", table.name, col.name, df, v > col.maximum,
+                f"implausible values above {col.maximum:,g}{unit}",
+            )
+            if p:
+                problems.append(p)
+    return problems
+
+
+def _lab_range_problems(labs: pd.DataFrame) -> list[Problem]:
+    problems: list[Problem] = []
+    for test, top in LAB_MAXIMUM.items():
+        mask = labs["test"].eq(test) & (labs["value"] > top)
+        p = problem_from_mask(
+            "error", "labs", "value", labs, mask,
+            f"implausible {test} results above {top:,g} {LAB_UNITS[test]}",
+        )
+        if p:
+            problems.append(p)
+    return problems
+
+
+def _date_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
+    problems: list[Problem] = []
+    pat = tables["patients"]
+    add = problems.append
+
+    def check(p: Problem | None) -> None:
+        if p:
+            add(p)
+
+    check(problem_from_mask(
+        "error", "patients", "last_follow_up", pat, pat["last_follow_up"] < pat["treatment_start"],
+        "dates before treatment_start",
+    ))
+    start = pat.set_index("patient_id")["treatment_start"]
+    end = pat.set_index("patient_id")["last_follow_up"]
+    start = start[~start.index.duplicated()]
+    end = end[~end.index.duplicated()]
+
+    for col in ("response_date", "relapse_date", "steroid_stop_date"):
+        v = pat[col]
+        check(problem_from_mask("error", "patients", col, pat, v < pat["treatment_start"], "dates before treatment_start"))
+        check(problem_from_mask("error", "patients", col, pat, v > pat["last_follow_up"], "dates after last_follow_up"))
+    check(problem_from_mask(
+        "error", "patients", "relapse_date", pat, pat["relapse_date"] < pat["response_date"],
+        "relapse dates before the response date",
+    ))
+    check(problem_from_mask(
+        "error", "patients", "relapse_date", pat,
+        pat["relapse_date"].notna() & pat["best_response"].eq("NR"),
+        "a relapse date although best_response is NR (relapse needs a response first)",
+    ))
+    check(problem_from_mask(
+        "error", "patients", "response_date", pat,
+        pat["response_date"].notna() & pat["best_response"].eq("NR"),
+        "a response date although best_response is NR",
+    ))
+
+    date_cols = {
+        "labs": ("date",),
+        "steroid_doses": ("start_date", "end_date"),
+        "tacrolimus": ("date",),
+        "adverse_events": ("onset_date",),
+    }
+    for name, cols in date_cols.items():
+        df = tables.get(name)
+        if df is None or df.empty:
+            continue
+        s = df["patient_id"].map(start)
+        e = df["patient_id"].map(end)
+        for col in cols:
+            v = df[col]
+            if name == "labs":
+                early = v < s - pd.Timedelta(days=BASELINE_WINDOW_DAYS)
+                check(problem_from_mask(
+                    "warning", name, col, df, early,
+                    f"results more than {BASELINE_WINDOW_DAYS} days before treatment_start; they were ignored",
+                ))
+            else:
+                check(problem_from_mask("error", name, col, df, v < s, "dates before the patient's treatment_start"))
+            if not (name == "steroid_doses" and col == "start_date"):
+                check(problem_from_mask("error", name, col, df, v > e, "dates after the patient's last_follow_up"))
+    sd = tables.get("steroid_doses")
+    if sd is not None and not sd.empty:
+        check(problem_from_mask(
+            "error", "steroid_doses", "end_date", sd, sd["end_date"] < sd["start_date"], "end dates before start_date",
+        ))
+    return problems
+
+
+def _link_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
+    problems: list[Problem] = []
+    pat = tables["patients"]
+    ids = pat["patient_id"]
+    dup = ids.notna() & ids.duplicated(keep=False)
+    p = problem_from_mask("error", "patients", "patient_id", pat, dup, "duplicate patient ids; each patient needs one row")
+    if p:
+        problems.append(p)
+    known = set(ids.dropna())
+    for name in CHILD_TABLES:
+        df = tables.get(name)
+        if df is None or df.empty:
+            continue
+        orphan = df["patient_id"].notna() & ~df["patient_id"].isin(known)
+        p = problem_from_mask(
+            "error", name, "patient_id", df, orphan, "patient ids that are not in the patients table",
+        )
+        if p:
+            problems.append(p)
+    tac = tables.get("tacrolimus")
+    if tac is not None and not tac.empty:
+        arm = tac["patient_id"].map(pat.drop_duplicates("patient_id").set_index("patient_id")["arm"])
+        p = problem_from_mask(
+            "error", "tacrolimus", "patient_id", tac, arm.eq(ARM_CONTROL),
+            "records although the patient is in the control (steroid alone) arm", by="patient",
+        )
+        if p:
+            problems.append(p)
+    return problems
+
+
+def _coverage_warnings(tables: dict[str, pd.DataFrame]) -> list[Problem]:
+    """Warnings that do not stop the analysis but change what a number rests on."""
+    problems: list[Problem] = []
+    pat = tables["patients"]
+    labs = tables.get("labs")
+    if labs is None:
+        labs = empty_table(LABS)
+    has_test = {t: set(labs.loc[labs["test"].eq(t), "patient_id"]) for t in LAB_TESTS}
+    needs_hb = pat["diagnosis"].isin([AIHA, ES])
+    has_hb = pat["patient_id"].isin(has_test[HGB])
+    markers = set().union(*(has_test[t] for t in HEMOLYSIS_MARKERS))
+    p = problem_from_mask(
+        "warning", "labs", None, pat, needs_hb & has_hb & ~pat["patient_id"].isin(markers),
+        "with AIHA or Evans syndrome have hemoglobin results but no hemolysis markers (RET, LDH, TBIL), "
+        "so their complete response rests on hemoglobin alone",
+        by="patient",
+    )
+    if p:
+        problems.append(p)
+    lineage_ok = np.where(
+        pat["diagnosis"].eq(ITP), pat["patient_id"].isin(has_test[PLT]),
+        np.where(pat["diagnosis"].eq(AIHA), has_hb, pat["patient_id"].isin(has_test[PLT]) & has_hb),
+    )
+    no_data = ~pd.Series(lineage_ok, index=pat.index) & pat["best_response"].isna()
+    p = problem_from_mask(
+        "warning", "patients", None, pat, no_data,
+        "with neither the lab results their diagnosis needs nor a recorded best_response; "
+        "they are left out of the response and relapse analyses",
+        by="patient",
+    )
+    if p:
+        problems.append(p)
+    return problems
+
+
+def validate(raw: Mapping[str, pd.DataFrame]) -> tuple[Tables | None, ValidationReport]:
+    """Check raw tables against the format. Returns typed tables (None when there are errors)
+    and the report of every problem found."""
+    problems: list[Problem] = []
+    if "patients" not in raw:
+        found = ", ".join(repr(k) for k in raw) or "none"
+        msg = (
+            "The cohort has no 'patients' table (tables found: "
+            f"{found}). Name the sheet or file 'patients'; the other tables are "
+            + ", ".join(CHILD_TABLES) + "."
+        )
+        return None, ValidationReport((Problem("error", "patients", None, 0, (), msg),))
+    typed: dict[str, pd.DataFrame] = {}
+    structural = False
+    for name, table in TABLES.items():
+        if name not in raw:
+            continue
+        df, probs, missing = _type_table(table, raw[name])
+        problems += probs
+        structural |= missing
+        typed[name] = df
+    if typed["patients"].empty:
+        problems.append(Problem("error", "patients", None, 0, (), "patients: the table has no rows."))
+    if not structural:
+        for name, table in TABLES.items():
+            if name in typed:
+                problems += _range_problems(table, typed[name])
+        if "labs" in typed:
+            problems += _lab_range_problems(typed["labs"])
+        problems += _link_problems(typed)
+        problems += _date_problems(typed)
+        if not any(p.severity == "error" for p in problems):
+            problems += _coverage_warnings(typed)
+    report = ValidationReport(tuple(problems))
+    if not report.ok:
+        return None, report
+    present = tuple(n for n in TABLES if n in raw)
+    clean = {n: typed.get(n, empty_table(TABLES[n])).reset_index(drop=True) for n in TABLES}
+    # Defaults for optional flags: an empty cell means "no".
+    for c in ("bleeding", "transfused"):
+        clean["labs"][c] = clean["labs"][c].fillna(False).astype(bool)
+    clean["adverse_events"]["serious"] = clean["adverse_events"]["serious"].astype(bool)
+    clean["adverse_events"]["grade"] = clean["adverse_events"]["grade"].astype("int64")
+    return Tables(**clean, present=present), report
+
+
+def table_names() -> Iterable[str]:
+    return TABLES.keys()
