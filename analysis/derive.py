@@ -53,7 +53,7 @@ class Derived:
 
 
 def _months(delta: pd.Series) -> pd.Series:
-    return delta.dt.days / DAYS_PER_MONTH
+    return pd.to_timedelta(delta).dt.days / DAYS_PER_MONTH
 
 
 def _baseline(labs: pd.DataFrame, test: str, start: pd.Series) -> pd.Series:
@@ -131,7 +131,10 @@ def steroid_segments(doses: pd.DataFrame) -> pd.DataFrame:
 def _steroid_endpoints(segments: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     p = patients.set_index("patient_id")
     if segments.empty:
-        return pd.DataFrame(index=p.index, columns=["steroid_start_date", "steroid_last_dose_date", "steroid_cum_mg", "steroid_cum_mg_18m"])
+        nat = pd.Series(pd.NaT, index=p.index, dtype="datetime64[ns]")
+        nan = pd.Series(np.nan, index=p.index)
+        return pd.DataFrame({"steroid_start_date": nat, "steroid_last_dose_date": nat,
+                             "steroid_cum_mg": nan, "steroid_cum_mg_18m": nan})
     days = (segments["end"] - segments["start"]).dt.days + 1
     window_end = segments["patient_id"].map(p["treatment_start"]) + pd.Timedelta(days=COST_AND_DOSE_WINDOW_DAYS)
     clipped_end = segments["end"].where(segments["end"] < window_end, window_end - pd.Timedelta(days=1))
