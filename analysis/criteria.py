@@ -187,7 +187,10 @@ def course(levels: pd.DataFrame) -> pd.DataFrame:
     at its first count at least CONFIRM_RESPONSE_DAYS after the run began.
     """
     if levels.empty:
-        return pd.DataFrame(columns=list(COURSE_COLUMNS), index=pd.Index([], name="patient_id"))
+        empty = pd.DataFrame({c: pd.Series([], dtype="datetime64[ns]") for c in COURSE_COLUMNS[1:]})
+        empty.insert(0, "best_level", pd.Series([], dtype="int8"))
+        empty.index = pd.Index([], name="patient_id", dtype=object)
+        return empty
     d = _daily(levels)
     pid = d["patient_id"].to_numpy()
     date = d["date"].to_numpy("datetime64[ns]")
