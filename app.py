@@ -33,13 +33,13 @@ except (CohortError, OSError) as err:
     report = getattr(err, "report", None)
     st.error(f"The cohort at {path} could not be loaded.")
     if report is not None:
-        st.dataframe(report.to_frame(), hide_index=True, width="stretch")
+        st.table(report.to_frame()[["severity", "table", "column", "rows", "problem"]].set_index("severity"))
     st.stop()
 
 if cohort.synthetic:
     st.info(
-        f"**Synthetic data — not real patients.** {cohort.name}: calibrated to the published abstract "
-        "(Zhang et al., Ann Hematol 2022) for counts, sex and age; effect sizes are assumptions."
+        "**Synthetic data — not real patients.** This cohort is calibrated to the published abstract of "
+        "Zhang et al., Ann Hematol 2022: patient counts, sex and age match it; effect sizes are assumptions."
     )
 else:
     st.info(f"Data in use: **{cohort.name}**")
@@ -54,10 +54,15 @@ cols[4].metric("Age, median (range)", f"{e['age'].median():g} ({e['age'].min():g
 
 st.subheader("Patients by diagnosis and arm")
 st.dataframe(composition(e), width="content")
+sources = e["endpoint_source"].value_counts()
+st.caption(
+    f"Endpoints derived from lab results for {sources.get('labs', 0)} patients, taken from recorded "
+    f"endpoints for {sources.get('recorded', 0)}, unavailable for {sources.get('none', 0)}."
+)
 
 if cohort.report.warnings:
     st.subheader("Validation warnings")
-    st.dataframe(cohort.report.to_frame(), hide_index=True, width="stretch")
+    st.table(cohort.report.to_frame()[["severity", "table", "column", "rows", "problem"]].set_index("severity"))
 else:
     st.success("The cohort validated with no problems.")
 

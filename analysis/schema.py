@@ -379,10 +379,31 @@ _TRUE = {"true", "yes", "y", "1", "t", "1.0"}
 _FALSE = {"false", "no", "n", "0", "f", "0.0", ""}
 
 
+def _per_unique(s: pd.Series, func) -> pd.Series:
+    """Apply a string function to each distinct value once, not to every row: a lab table has
+    millions of rows but only thousands of distinct patient ids and five test codes. (pandas'
+    .str methods run a Python call per row.) Missing values stay missing."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    mapped = func(pd.Series(uniques, dtype=object)).to_numpy(dtype=object)
+    out = np.empty(len(s), dtype=object)
+    out[:] = None
+    valid = codes >= 0
+    out[valid] = mapped[codes[valid]]
+    return pd.Series(out, index=s.index)
+
+
+def _stripped(s: pd.Series) -> pd.Series:
+    """Cell text without surrounding spaces; None for missing or space-only cells."""
+    def strip(u: pd.Series) -> pd.Series:
+        t = u.astype(str).str.strip()
+        return t.where(t.ne(""), None)
+    return _per_unique(s, strip)
+
+
 def _blank(s: pd.Series) -> pd.Series:
     """Cells that hold nothing: missing or only spaces."""
     if s.dtype == object or pd.api.types.is_string_dtype(s):
-        return s.isna() | s.astype(str).str.strip().eq("")
+        return _stripped(s).isna()
     return s.isna()
 
 
@@ -392,8 +413,7 @@ def _as_text(s: pd.Series) -> pd.Series:
         whole = s.dropna()
         if len(whole) and (whole == np.floor(whole)).all():
             return s.map(lambda v: pd.NA if pd.isna(v) else str(int(v))).astype("string")
-    out = s.astype("string").str.strip()
-    return out.mask(out.eq(""), pd.NA)
+    return _stripped(s).astype("string")
 
 
 def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -403,7 +423,7 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         text = _as_text(raw)
         if col.kind == "code":
             lookup = {c.lower(): c for c in col.codes}
-            mapped = text.str.lower().map(lookup)
+            mapped = _per_unique(text, lambda u: u.str.lower().map(lookup))
             bad = text.notna() & mapped.isna()
             return mapped.astype("string"), bad
         return text, pd.Series(False, index=raw.index)
@@ -413,8 +433,8 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         elif pd.api.types.is_numeric_dtype(raw):
             num = raw.astype("float64")
         else:
-            text = raw.astype("string").str.strip().str.replace(",", "", regex=False)
-            num = pd.to_numeric(text, errors="coerce").astype("float64")
+            # A decimal comma ("3,5") is not read as a number: it is reported, not guessed at.
+            num = _per_unique(raw, lambda u: pd.to_numeric(u.astype(str).str.strip(), errors="coerce")).astype("float64")
         bad = ~blank & num.isna()
         if col.kind == "integer":
             frac = num.notna() & (num != np.floor(num))
@@ -436,17 +456,19 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         dt = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
         if is_stamp.any():
             dt.loc[is_stamp] = pd.to_datetime(values[is_stamp], errors="coerce")
-        text = values[~is_stamp & ~blank].astype(str).str.strip()
+        text = values[~is_stamp & ~blank]
         if len(text):
-            parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-            dt.loc[text.index] = parsed
+            parsed = _per_unique(
+                text, lambda u: pd.Series(pd.to_datetime(u.astype(str).str.strip(), format="ISO8601", errors="coerce"), dtype=object)
+            )
+            dt.loc[text.index] = pd.to_datetime(parsed)
         dt = dt.astype("datetime64[ns]").dt.normalize()
         bad = ~blank & dt.isna()
         return dt, bad
     if col.kind == "bool":
         if pd.api.types.is_bool_dtype(raw):
             return raw.astype("boolean"), pd.Series(False, index=raw.index)
-        text = raw.astype("string").str.strip().str.lower().fillna("")
+        text = _per_unique(raw, lambda u: u.astype(str).str.strip().str.lower()).fillna("")
         out = pd.Series(pd.NA, index=raw.index, dtype="boolean")
         out[text.isin(_TRUE)] = True
         out[text.isin(_FALSE) & ~blank] = False

@@ -26,5 +26,5 @@ def test_app_explains_a_broken_cohort_without_a_traceback(monkeypatch, tmp_path)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert "could not be loaded" in at.error[0].value
-    problems = at.dataframe[0].value
+    problems = at.table[0].value
     assert problems["problem"].str.contains("required columns").any()
