@@ -262,6 +262,13 @@ def derive(tables: Tables) -> Derived:
     out = out.join(_tacrolimus_summary(tables.tacrolimus, out.index))
     out["drug_cost_18m"] = rec["drug_cost_18m"]
 
+    p = problem_from_mask(
+        "warning", "patients", "response_date", out.reset_index(),
+        pd.Series((out["endpoint_source"].eq(SOURCE_RECORDED) & responded & out["response_date"].isna()).to_numpy()),
+        "no date for a recorded response, so relapse-free survival leaves these patients out", by="patient",
+    )
+    if p:
+        problems.append(p)
     problems += _contradictions(out, rec, from_labs, course)
     problems += _baseline_warnings(out, from_labs)
     out = out.reset_index()

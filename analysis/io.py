@@ -73,7 +73,7 @@ def _read_csv(data: bytes, label: str) -> pd.DataFrame:
         df = pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise CohortError.single(f"{label} could not be read as a CSV table ({_short(exc)}).") from None
-    if df.columns.size <= 1 and len(df) == 0:
+    if len(df) == 0:
         raise CohortError.single(f"{label} has a header line but no rows.")
     return df
 
@@ -171,6 +171,8 @@ def _read_zip(data: bytes, label: str) -> tuple[dict[str, pd.DataFrame], list[Pr
         if path.name == METADATA_FILE:
             metadata = _parse_metadata(content, f"{label}/{path.name}")
         elif path.suffix.lower() in TABLE_SUFFIXES:
+            if path.stem in found:
+                raise CohortError.single(f"{label} holds more than one file named '{path.stem}'; keep one.")
             found[path.stem] = _read_member(path.name, content, f"{label}/{info.filename}")
         elif path.suffix.lower() == ".xlsx" and len(infos) == 1:
             tables, notes = _read_xlsx(content, f"{label}/{info.filename}")

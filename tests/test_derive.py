@@ -107,3 +107,11 @@ def test_derived_endpoints_agree_with_latent_truth():
     assert best_ok.mean() >= 0.98, best_ok.mean()
     assert relapse_ok.mean() >= 0.98, relapse_ok.mean()
     assert (e["endpoint_source"] == "labs").all()
+
+
+def test_recorded_response_without_date_is_warned_about():
+    c = from_frames(frames([patient("P1", best_response="CR"), patient("P2", best_response="NR")]))
+    e = c.endpoints.set_index("patient_id")
+    assert e.loc["P1", "responded"] == True and pd.isna(e.loc["P1", "rfs_months"])  # noqa: E712
+    msg = next(w.message for w in c.report.warnings if "relapse-free survival leaves" in w.message)
+    assert "P1" in msg and "P2" not in msg
