@@ -13,7 +13,7 @@ data row is row 2. They are the row numbers the reader attached in `analysis.io`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Mapping
+from typing import Literal, Mapping
 
 import numpy as np
 import pandas as pd
@@ -789,7 +789,3 @@ def validate(raw: Mapping[str, pd.DataFrame]) -> tuple[Tables | None, Validation
     clean["adverse_events"]["serious"] = clean["adverse_events"]["serious"].astype(bool)
     clean["adverse_events"]["grade"] = clean["adverse_events"]["grade"].astype("int64")
     return Tables(**clean, present=present), report
-
-
-def table_names() -> Iterable[str]:
-    return TABLES.keys()
