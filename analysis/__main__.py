@@ -1,4 +1,10 @@
-"""Command line: `python -m analysis validate PATH` and `python -m analysis synth ...`."""
+"""Command line: validate a cohort, print the report, export the endpoints, write a synthetic cohort.
+
+    python -m analysis validate [COHORT]
+    python -m analysis report [COHORT] [--diagnosis ITP,AIHA] [--sex F] [--age-min N] [--age-max N] [--format json|markdown]
+    python -m analysis endpoints [COHORT] [same filters] --out FILE.csv|FILE.parquet
+    python -m analysis synth --patients N --seed S --out DIR
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,78 @@ import argparse
 import sys
 from pathlib import Path
 
+import json
+
 from . import synth
-from .cohort import DEFAULT_COHORT, check
+from .cohort import DEFAULT_COHORT, check, load
+from .filters import Filters
+from .schema import CohortError
 
 
 def _validate(args: argparse.Namespace) -> int:
     report = check(args.path)
     print(f"{args.path}: {report.to_text()}")
     return 0 if report.ok else 1
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    def split(text: str | None) -> tuple[str, ...]:
+        if not text:
+            return ()
+        return tuple(v.strip().upper() for v in text.split(",") if v.strip())
+    return Filters(split(args.diagnosis), split(args.sex), args.age_min, args.age_max)
+
+
+def _load(args: argparse.Namespace):
+    try:
+        return load(args.cohort)
+    except CohortError as err:
+        print(f"{args.cohort}: the cohort cannot be analysed.\n{err.report.to_text()}", file=sys.stderr)
+        return None
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import build, markdown
+
+    filters = _filters(args)
+    cohort = _load(args)
+    if cohort is None:
+        return 1
+    rep = build(cohort, filters)
+    print(json.dumps(rep, indent=2, ensure_ascii=False, allow_nan=False) if args.format == "json" else markdown(rep))
+    return 0
+
+
+def _endpoints(args: argparse.Namespace) -> int:
+    from .report import endpoints_table
+
+    filters = _filters(args)
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        print(f"--out must end in .csv or .parquet (got {out.name}).", file=sys.stderr)
+        return 2
+    cohort = _load(args)
+    if cohort is None:
+        return 1
+    table = endpoints_table(cohort, filters)
+    if out.suffix.lower() == ".csv":
+        csv = table.copy()
+        for c in csv.columns:
+            if str(csv[c].dtype) in ("boolean", "bool"):
+                csv[c] = csv[c].map({True: "true", False: "false"}).astype(object)
+        csv.to_csv(out, index=False, date_format="%Y-%m-%d")
+    else:
+        table.to_parquet(out, index=False)
+    print(f"Wrote {len(table)} patients × {table.shape[1]} columns to {out}.")
+    return 0
+
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cohort", nargs="?", default=str(DEFAULT_COHORT), help="cohort folder or file (default: the shipped cohort)")
+    p.add_argument("--diagnosis", help="comma-separated: ITP, AIHA, ES")
+    p.add_argument("--sex", help="comma-separated: M, F")
+    p.add_argument("--age-min", type=float, dest="age_min")
+    p.add_argument("--age-max", type=float, dest="age_max")
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -33,6 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("path", nargs="?", default=str(DEFAULT_COHORT), help="cohort folder or file (default: the shipped cohort)")
     v.set_defaults(func=_validate)
 
+    r = sub.add_parser("report", help="print every result for the filtered cohort (JSON or Markdown)")
+    _add_filters(r)
+    r.add_argument("--format", choices=("json", "markdown"), default="json")
+    r.set_defaults(func=_report)
+
+    e = sub.add_parser("endpoints", help="write the derived per-patient table (.csv or .parquet)")
+    _add_filters(e)
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=_endpoints)
+
     s = sub.add_parser("synth", help="write a synthetic cohort calibrated to the published abstract")
     s.add_argument("--patients", type=int, default=synth.DEFAULT_PATIENTS)
     s.add_argument("--seed", type=int, default=synth.DEFAULT_SEED)
@@ -40,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=_synth)
 
     args = parser.parse_args(argv)
+    if hasattr(args, "diagnosis"):
+        try:
+            _filters(args)
+        except ValueError as err:
+            print(f"Invalid filter: {err}.", file=sys.stderr)
+            return 2
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -79,6 +79,9 @@ AE_CATEGORIES: tuple[str, ...] = (AE_STEROID, AE_TACROLIMUS, AE_OTHER)
 
 CURRENCY = "CNY"  # drug_cost_18m is in Chinese yuan, the currency of the study's hospital.
 
+# Age bands for subgroup analyses: (label, lower bound inclusive, upper bound exclusive), years.
+AGE_BANDS: tuple[tuple[str, float, float], ...] = (("<40", 0.0, 40.0), ("40–59", 40.0, 60.0), ("≥60", 60.0, 200.0))
+
 # Labs this many days before treatment start may serve as the baseline count.
 BASELINE_WINDOW_DAYS = 30
 

@@ -1,0 +1,285 @@
+"""Every number of the dashboard for one cohort and one Filters value, as a JSON-ready dict (the
+stable contract documented in docs/report.md) or as Markdown. Missing values are None (null)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .baseline import table1
+from .cohort import Cohort
+from .continuous import TwoGroups
+from .filters import Filters
+from .proportions import Comparison, Proportion, StratifiedComparison
+from .relapse import RelapseResult, relapse
+from .response import ResponseResult, best_response
+from .safety import AE_FLAGS, SafetyResult, safety
+from .schema import ARM_CONTROL, ARM_TACROLIMUS, ARMS, CURRENCY, DIAGNOSES
+from .steroids import SteroidResult, steroids
+from .survival import ArmComparison
+
+SCHEMA_VERSION = 1
+
+# Columns of `python -m analysis endpoints` (docs/report.md describes each).
+ENDPOINT_COLUMNS = (
+    "patient_id", "arm", "diagnosis", "sex", "age", "treatment_start", "last_follow_up", "follow_up_months",
+    "baseline_plt", "baseline_hgb", "endpoint_source", "best_response", "responded", "complete_response",
+    "response_date", "best_response_date", "time_to_response_months", "relapsed", "relapse_date", "rfs_months",
+    "steroid_source", "steroid_cum_mg", "steroid_cum_mg_18m", "steroid_stop_date", "steroid_stop_months",
+    "steroid_stopped", "any_ae", "steroid_ae", "tacrolimus_ae", "grade3_ae", "serious_ae", "ae_count",
+    "tacrolimus_median_trough", "tacrolimus_trough_in_range", "drug_cost_18m",
+)
+
+
+def clean(value):
+    """JSON-ready: NaN → None, numpy scalars → Python, tuples → lists, recursively."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(float(value)) or math.isinf(float(value)) else float(value)
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return [clean(r) for r in df.to_dict(orient="records")]
+
+
+def _prop(p: Proportion, events_key: str) -> dict:
+    return {events_key: p.events, "n": p.n, "rate": p.rate, "ci": [p.ci_low, p.ci_high]}
+
+
+def _comparison(c: Comparison, events_key: str = "events") -> dict:
+    return {
+        ARM_TACROLIMUS: _prop(c.a, events_key), ARM_CONTROL: _prop(c.b, events_key),
+        "difference": c.difference, "difference_ci": list(c.difference_ci),
+        "p_value": c.p_value, "test": c.test or None,
+        "odds_ratio": c.odds_ratio, "odds_ratio_ci": list(c.odds_ratio_ci), "reason": c.reason or None,
+    }
+
+
+def _cmh(s: StratifiedComparison) -> dict:
+    return {"strata": list(s.strata), "odds_ratio": s.pooled_odds_ratio, "odds_ratio_ci": list(s.pooled_odds_ratio_ci),
+            "statistic": s.statistic, "p_value": s.p_value, "test": s.test, "reason": s.reason or None}
+
+
+def _two(t: TwoGroups, unit: str = "") -> dict:
+    out = {arm: {"n": s.n, "median": s.median, "q1": s.q1, "q3": s.q3, "min": s.minimum, "max": s.maximum}
+           for arm, s in ((ARM_TACROLIMUS, t.a), (ARM_CONTROL, t.b))}
+    out.update({"p_value": t.p_value, "test": t.test, "reason": t.reason or None})
+    if unit:
+        out["unit"] = unit
+    return out
+
+
+def _time_to_event(c: ArmComparison) -> dict:
+    lm = c.landmarks
+    out = {
+        "n": {arm: c.n.get(arm, 0) for arm in ARMS},
+        "events": {arm: c.curves[arm].events for arm in ARMS},
+        "median_months": {arm: c.curves[arm].median for arm in ARMS},
+        "median_ci": {arm: list(c.curves[arm].median_ci) for arm in ARMS},
+        "logrank_p": c.logrank.p_value, "logrank_chisq": c.logrank.statistic,
+        "logrank_reason": c.logrank.reason or None,
+        "hazard_ratio": c.hazard.hazard_ratio, "hazard_ratio_ci": list(c.hazard.ci),
+        "hazard_ratio_p": c.hazard.p_value, "hazard_ratio_reason": c.hazard.reason or None,
+        "landmarks": _records(lm),
+        "at_risk": {"months": [float(m) for m in c.at_risk.columns],
+                    **{arm: [int(v) for v in c.at_risk.loc[arm]] for arm in ARMS}},
+    }
+    for m in sorted(set(lm["months"])):
+        key = f"at_{m:g}_months"
+        sub = lm[lm["months"] == m].set_index("arm")
+        out[key] = {arm: sub.loc[arm, "survival"] for arm in ARMS}
+    return out
+
+
+@dataclass(frozen=True)
+class Results:
+    """The typed results a page renders; `build` turns them into the JSON contract."""
+
+    patients: pd.DataFrame
+    table1: pd.DataFrame
+    response: ResponseResult
+    relapse: RelapseResult
+    steroids: SteroidResult
+    safety: SafetyResult
+
+
+def compute(cohort: Cohort, filters: Filters) -> Results:
+    patients = filters.apply(cohort.endpoints)
+    return Results(
+        patients=patients,
+        table1=table1(patients),
+        response=best_response(patients),
+        relapse=relapse(patients),
+        steroids=steroids(patients, cohort.tables.tacrolimus),
+        safety=safety(patients, cohort.tables.adverse_events),
+    )
+
+
+def build(cohort: Cohort, filters: Filters = Filters(), results: Results | None = None) -> dict:
+    r = results or compute(cohort, filters)
+    p = r.patients
+    by_arm = {arm: p[p["arm"] == arm] for arm in ARMS}
+    rel = r.relapse.rate
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "app_version": __version__,
+        "cohort": {"name": cohort.name, "synthetic": cohort.synthetic, "sha256": cohort.sha256,
+                   "patients_total": int(len(cohort.endpoints))},
+        "filters": filters.as_dict(),
+        "n": {arm: int(len(by_arm[arm])) for arm in ARMS},
+        "baseline": {
+            "male": {arm: int(by_arm[arm]["sex"].eq("M").sum()) for arm in ARMS},
+            "age_median": float(p["age"].median()) if len(p) else None,
+            "age_min": float(p["age"].min()) if len(p) else None,
+            "age_max": float(p["age"].max()) if len(p) else None,
+            "diagnosis": {arm: {d: int(by_arm[arm]["diagnosis"].eq(d).sum()) for d in DIAGNOSES} for arm in ARMS},
+            "table": _records(r.table1),
+        },
+        "response": {
+            "orr": _comparison(r.response.orr, "responders"),
+            "crr": _comparison(r.response.crr, "responders"),
+            "by_diagnosis": _records(r.response.by_diagnosis),
+            "cmh": {k: _cmh(v) for k, v in r.response.cmh.items()},
+            "distribution": _records(r.response.distribution),
+            "time_to_response": _time_to_event(r.response.time_to_response),
+            "not_assessable": r.response.not_assessable,
+        },
+        "relapse": {
+            "responders": {ARM_TACROLIMUS: rel.a.n, ARM_CONTROL: rel.b.n},
+            "relapsed": {ARM_TACROLIMUS: rel.a.events, ARM_CONTROL: rel.b.events},
+            "rate": _comparison(rel, "relapsed"),
+            "p_value": rel.p_value, "test": rel.test or None, "reason": rel.reason or None,
+            "rfs": {**_time_to_event(r.relapse.rfs), "subgroups": _records(r.relapse.subgroups)},
+        },
+        "steroids": {
+            "cumulative_mg": _two(r.steroids.cumulative, "mg prednisone-equivalent"),
+            "cumulative_18m_mg": _two(r.steroids.cumulative_18m, "mg prednisone-equivalent"),
+            "discontinuation": _time_to_event(r.steroids.discontinuation),
+            "steroid_free": _records(r.steroids.steroid_free),
+            "troughs": clean({
+                "patients": r.steroids.troughs.patients, "measurements": r.steroids.troughs.measurements,
+                "median": r.steroids.troughs.values.median, "q1": r.steroids.troughs.values.q1,
+                "q3": r.steroids.troughs.values.q3, "in_range": r.steroids.troughs.in_range,
+                "below": r.steroids.troughs.below, "above": r.steroids.troughs.above,
+                "target_ng_ml": [5.0, 10.0], "reason": r.steroids.troughs.reason or None,
+            }),
+        },
+        "safety": {
+            **{_SAFETY_KEYS[flag]: _comparison(c) for flag, c in r.safety.incidence.items()},
+            "by_term": _records(r.safety.by_term),
+        },
+        "cost": {"drug_cost_18m": {**_two(r.safety.cost), "currency": CURRENCY}},
+    }
+    return clean(report)
+
+
+_SAFETY_KEYS = {"any_ae": "any_ae", "steroid_ae": "steroid_related", "tacrolimus_ae": "tacrolimus_related",
+                "grade3_ae": "grade3", "serious_ae": "serious"}
+
+
+def endpoints_table(cohort: Cohort, filters: Filters = Filters()) -> pd.DataFrame:
+    """The per-patient table the statistics run on (booleans true/false, dates ISO)."""
+    df = filters.apply(cohort.endpoints)[list(ENDPOINT_COLUMNS)].copy()
+    for c in ("responded", "complete_response", "relapsed", "steroid_stopped"):
+        df[c] = df[c].astype("boolean")
+    return df.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------
+# Markdown
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x, digits: int = 1) -> str:
+    return "–" if x is None else f"{x:,.{digits}f}"
+
+
+def _p(x) -> str:
+    if x is None:
+        return "–"
+    return "< 0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def _ci(ci, fmt=_pct) -> str:
+    return "–" if not ci or ci[0] is None else f"{fmt(ci[0])} to {fmt(ci[1])}"
+
+
+def markdown(rep: dict) -> str:
+    t, c = ARM_TACROLIMUS, ARM_CONTROL
+    co = rep["cohort"]
+    lines = [
+        f"# Tacrolimus + steroid vs steroid alone — {co['name']}",
+        "",
+        ("**Synthetic data — not real patients.** " if co["synthetic"] else "")
+        + f"Cohort hash {co['sha256'][:12]}; {co['patients_total']} patients in the cohort.",
+        f"Filters: {', '.join(f'{k} = {v}' for k, v in rep['filters'].items() if v is not None) or 'none'}.",
+        "",
+        f"| | Tacrolimus + steroid | Steroid alone | p | test |",
+        "|---|---|---|---|---|",
+        f"| Patients | {rep['n'][t]} | {rep['n'][c]} | | |",
+    ]
+    for key, label in (("orr", "Best ORR"), ("crr", "Best CRR")):
+        r = rep["response"][key]
+        lines.append(f"| {label} | {r[t]['responders']}/{r[t]['n']} ({_pct(r[t]['rate'])}) | "
+                     f"{r[c]['responders']}/{r[c]['n']} ({_pct(r[c]['rate'])}) | {_p(r['p_value'])} | {r['test'] or r['reason']} |")
+    rl = rep["relapse"]
+    lines.append(f"| Relapse among responders | {rl['relapsed'][t]}/{rl['responders'][t]} | {rl['relapsed'][c]}/{rl['responders'][c]} | "
+                 f"{_p(rl['p_value'])} | {rl['test'] or rl['reason']} |")
+    rfs = rl["rfs"]
+    lines.append(f"| RFS at 12 months | {_pct(rfs['at_12_months'][t])} | {_pct(rfs['at_12_months'][c])} | {_p(rfs['logrank_p'])} | log-rank |")
+    lines.append(f"| Median RFS, months | {_num(rfs['median_months'][t]) if rfs['median_months'][t] is not None else 'not reached'} | "
+                 f"{_num(rfs['median_months'][c]) if rfs['median_months'][c] is not None else 'not reached'} | | |")
+    st = rep["steroids"]
+    cm = st["cumulative_mg"]
+    lines.append(f"| Cumulative steroid, mg (median [IQR]) | {_num(cm[t]['median'], 0)} [{_num(cm[t]['q1'], 0)}–{_num(cm[t]['q3'], 0)}] | "
+                 f"{_num(cm[c]['median'], 0)} [{_num(cm[c]['q1'], 0)}–{_num(cm[c]['q3'], 0)}] | {_p(cm['p_value'])} | Mann–Whitney U |")
+    d = st["discontinuation"]
+    lines.append(f"| Median time to steroid stop, months | {_num(d['median_months'][t])} | {_num(d['median_months'][c])} | "
+                 f"{_p(d['logrank_p'])} | log-rank |")
+    for key, label in (("any_ae", "Any adverse event"), ("steroid_related", "Steroid-related AE"),
+                       ("tacrolimus_related", "Tacrolimus-related AE"), ("grade3", "Grade ≥ 3 AE"), ("serious", "Serious AE")):
+        s = rep["safety"][key]
+        lines.append(f"| {label} | {s[t]['events']}/{s[t]['n']} ({_pct(s[t]['rate'])}) | {s[c]['events']}/{s[c]['n']} "
+                     f"({_pct(s[c]['rate'])}) | {_p(s['p_value'])} | {s['test'] or s['reason']} |")
+    cost = rep["cost"]["drug_cost_18m"]
+    lines.append(f"| Drug expenses at 18 months, {cost['currency']} (median) | {_num(cost[t]['median'], 0)} | "
+                 f"{_num(cost[c]['median'], 0)} | {_p(cost['p_value'])} | Mann–Whitney U |")
+    hr = rfs["hazard_ratio"]
+    lines += [
+        "",
+        f"Relapse-free survival: hazard ratio (tacrolimus vs control) {_num(hr, 2)} "
+        f"(95% CI {_ci(rfs['hazard_ratio_ci'], lambda v: f'{v:.2f}')}), Cox model."
+        + (f" {rfs['hazard_ratio_reason']}." if rfs["hazard_ratio_reason"] else ""),
+        "",
+        "## Table 1",
+        "",
+        "| Variable | Level | Tacrolimus + steroid | Steroid alone | p | SMD |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rep["baseline"]["table"]:
+        lines.append(f"| {row['variable']} | {row['level']} | {row['tacrolimus']} | {row['control']} | "
+                     f"{_p(row['p_value']) if row['p_value'] is not None else ''} | {_num(row['smd'], 2) if row['smd'] is not None else ''} |")
+    lines += ["", f"Generated by the tacrolimus outcomes dashboard {rep['app_version']} (report schema {rep['schema_version']})."]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["build", "compute", "endpoints_table", "markdown", "AE_FLAGS", "Results"]

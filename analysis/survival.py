@@ -1,0 +1,220 @@
+"""Time-to-event statistics by arm: Kaplan–Meier with log(−log) CIs, number at risk, medians
+with CIs, survival at landmarks, log-rank test, Cox hazard ratio, and subgroup hazard ratios.
+
+lifelines does the estimation (Kaplan–Meier with exponential Greenwood CIs = R's
+conf.type = "log-log"; log-rank; Cox with Efron ties = R's coxph default). Small or empty groups
+never raise: values are NaN and `reason` says why.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+from lifelines.statistics import logrank_test
+
+from .schema import AGE_BANDS, ARM_CONTROL, ARM_TACROLIMUS, ARMS, DIAGNOSES, SEXES
+
+NAN = float("nan")
+LANDMARK_MONTHS = (6.0, 12.0, 18.0)
+RISK_TABLE_MONTHS = tuple(float(m) for m in range(0, 49, 6))
+KM_METHOD = "Kaplan–Meier, 95% CI log(−log) (Greenwood)"
+LOGRANK = "log-rank test"
+COX = "Cox proportional hazards (Efron ties), Wald 95% CI"
+
+
+def quantile_time(times: np.ndarray, surv: np.ndarray, p: float = 0.5) -> float:
+    """First time a step survival curve falls to p, with R's rule for a curve that sits exactly
+    at p over an interval: the midpoint between that time and the time it next drops.
+
+    Written here (not lifelines' qth_survival_time) because lifelines takes the left end of such
+    an interval, and the dashboard's medians must equal R's survfit."""
+    tol = math.sqrt(np.finfo(float).eps)
+    times = np.asarray(times, float)
+    surv = np.asarray(surv, float)
+    ok = ~np.isnan(surv)
+    times, surv = times[ok], surv[ok]
+    keep = np.r_[True, surv[1:] != surv[:-1]]  # R drops repeated values, keeping the first time
+    times, surv = times[keep], surv[keep]
+    if len(surv) == 0 or surv[-1] > p + tol:
+        return NAN  # not reached
+    j = int(np.argmax(surv <= p + tol))
+    if abs(surv[j] - p) < tol and (surv < surv[j]).any():
+        nxt = int(np.argmax(surv < surv[j]))
+        return float((times[j] + times[nxt]) / 2)
+    return float(times[j])
+
+
+@dataclass(frozen=True)
+class KMCurve:
+    label: str
+    n: int
+    events: int
+    table: pd.DataFrame  # time, at_risk, events, censored, survival, ci_low, ci_high (one row per distinct time, from 0)
+    median: float
+    median_ci: tuple[float, float]
+    reason: str = ""
+
+    def at(self, t: float) -> tuple[float, float, float]:
+        """Survival and CI at time t (the step value); NaN beyond the last observed time."""
+        tab = self.table
+        if tab.empty or t > tab["time"].max():
+            return (NAN, NAN, NAN)
+        row = tab[tab["time"] <= t].iloc[-1]
+        return (float(row["survival"]), float(row["ci_low"]), float(row["ci_high"]))
+
+
+def kaplan_meier(durations: pd.Series, events: pd.Series, label: str = "") -> KMCurve:
+    d = pd.to_numeric(durations, errors="coerce").to_numpy(float)
+    e = np.asarray(events, dtype=bool)
+    ok = ~np.isnan(d)
+    d, e = d[ok], e[ok]
+    empty = pd.DataFrame(columns=["time", "at_risk", "events", "censored", "survival", "ci_low", "ci_high"])
+    if len(d) == 0:
+        return KMCurve(label, 0, 0, empty, NAN, (NAN, NAN), "no patients")
+    kmf = KaplanMeierFitter().fit(d, e, label="km")
+    et = kmf.event_table
+    sf = kmf.survival_function_["km"]
+    ci = kmf.confidence_interval_
+    table = pd.DataFrame({
+        "time": et.index.to_numpy(float),
+        "at_risk": et["at_risk"].to_numpy(int),
+        "events": et["observed"].to_numpy(int),
+        "censored": et["censored"].to_numpy(int),
+        "survival": sf.reindex(et.index).to_numpy(float),
+        "ci_low": ci.iloc[:, 0].reindex(et.index).to_numpy(float),
+        "ci_high": ci.iloc[:, 1].reindex(et.index).to_numpy(float),
+    })
+    # Where the estimate is 1 (before the first event) the log(−log) interval is undefined (R: NA).
+    table.loc[table["survival"] >= 1.0, ["ci_low", "ci_high"]] = NAN
+    if table.iloc[0]["time"] > 0:
+        table = pd.concat([pd.DataFrame([{"time": 0.0, "at_risk": len(d), "events": 0, "censored": 0,
+                                          "survival": 1.0, "ci_low": NAN, "ci_high": NAN}]), table], ignore_index=True)
+    t, s = table["time"].to_numpy(), table["survival"].to_numpy()
+    median = quantile_time(t, s)
+    # The CI of the median: where the upper and the lower confidence curves cross 0.5.
+    lo_curve = np.where(np.isnan(table["ci_low"]), s, table["ci_low"])
+    hi_curve = np.where(np.isnan(table["ci_high"]), s, table["ci_high"])
+    median_ci = (quantile_time(t, lo_curve), quantile_time(t, hi_curve))
+    reason = "" if int(e.sum()) else "no events"
+    return KMCurve(label, int(len(d)), int(e.sum()), table, median, median_ci, reason)
+
+
+def number_at_risk(durations: pd.Series, times: tuple[float, ...] = RISK_TABLE_MONTHS) -> list[int]:
+    d = pd.to_numeric(durations, errors="coerce").dropna().to_numpy(float)
+    return [int((d >= t).sum()) for t in times]
+
+
+@dataclass(frozen=True)
+class LogRank:
+    statistic: float
+    p_value: float
+    reason: str = ""
+    test: str = LOGRANK
+
+
+def logrank(d_a, e_a, d_b, e_b) -> LogRank:
+    d_a, d_b = np.asarray(d_a, float), np.asarray(d_b, float)
+    e_a, e_b = np.asarray(e_a, bool), np.asarray(e_b, bool)
+    if len(d_a) == 0 or len(d_b) == 0:
+        return LogRank(NAN, NAN, "one arm has no patients")
+    if e_a.sum() + e_b.sum() == 0:
+        return LogRank(NAN, NAN, "no events in either arm")
+    res = logrank_test(d_a, d_b, event_observed_A=e_a, event_observed_B=e_b)
+    return LogRank(float(res.test_statistic), float(res.p_value))
+
+
+@dataclass(frozen=True)
+class HazardRatio:
+    hazard_ratio: float
+    ci: tuple[float, float]
+    p_value: float
+    n: int
+    events: int
+    reason: str = ""
+    method: str = COX
+
+
+def cox_hazard_ratio(durations, events, treated) -> HazardRatio:
+    """Hazard ratio of treated (tacrolimus) against untreated (control)."""
+    df = pd.DataFrame({"t": np.asarray(durations, float), "e": np.asarray(events, bool).astype(int),
+                       "tac": np.asarray(treated, bool).astype(int)}).dropna()
+    n, ev = len(df), int(df["e"].sum())
+    if df["tac"].nunique() < 2:
+        return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, "one arm has no patients")
+    by_arm = df.groupby("tac")["e"].sum()
+    if ev == 0:
+        return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, "no events in either arm")
+    if (by_arm == 0).any():
+        arm = "tacrolimus" if by_arm.get(1, 0) == 0 else "control"
+        return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, f"no events in the {arm} arm, so the hazard ratio cannot be estimated")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cph = CoxPHFitter().fit(df, duration_col="t", event_col="e")
+    except (ConvergenceError, ConvergenceWarning, ValueError, np.linalg.LinAlgError):
+        return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, "the Cox model did not converge")
+    s = cph.summary.loc["tac"]
+    return HazardRatio(float(s["exp(coef)"]), (float(s["exp(coef) lower 95%"]), float(s["exp(coef) upper 95%"])),
+                       float(s["p"]), n, ev)
+
+
+@dataclass(frozen=True)
+class ArmComparison:
+    """Time to an event in both arms: curves, tests and landmarks."""
+
+    curves: dict[str, KMCurve]
+    logrank: LogRank
+    hazard: HazardRatio
+    landmarks: pd.DataFrame  # arm, months, survival, ci_low, ci_high
+    at_risk: pd.DataFrame  # arm × RISK_TABLE_MONTHS
+    n: dict[str, int] = field(default_factory=dict)
+
+
+def compare_arms(patients: pd.DataFrame, duration: str, event: str,
+                 landmarks: tuple[float, ...] = LANDMARK_MONTHS,
+                 risk_times: tuple[float, ...] = RISK_TABLE_MONTHS) -> ArmComparison:
+    df = patients[["arm", duration, event]].dropna(subset=[duration])
+    df = df.assign(**{event: df[event].astype("boolean").fillna(False).astype(bool)})
+    curves, rows, risk = {}, [], {}
+    for arm in ARMS:
+        sub = df[df["arm"] == arm]
+        curves[arm] = kaplan_meier(sub[duration], sub[event], arm)
+        for m in landmarks:
+            s, lo, hi = curves[arm].at(m)
+            rows.append({"arm": arm, "months": m, "survival": s, "ci_low": lo, "ci_high": hi})
+        risk[arm] = number_at_risk(sub[duration], risk_times)
+    a, b = df[df["arm"] == ARM_TACROLIMUS], df[df["arm"] == ARM_CONTROL]
+    lr = logrank(a[duration], a[event], b[duration], b[event])
+    hr = cox_hazard_ratio(df[duration], df[event], df["arm"] == ARM_TACROLIMUS)
+    at_risk = pd.DataFrame(risk, index=pd.Index(risk_times, name="months")).T
+    return ArmComparison(curves, lr, hr, pd.DataFrame(rows), at_risk, {arm: len(df[df["arm"] == arm]) for arm in ARMS})
+
+
+def subgroup_hazard_ratios(patients: pd.DataFrame, duration: str, event: str) -> pd.DataFrame:
+    """Cox HR (tacrolimus vs control) within each diagnosis, sex and age band: a forest plot's rows."""
+    df = patients.dropna(subset=[duration])
+    groups: list[tuple[str, str, pd.Series]] = [("All patients", "All", pd.Series(True, index=df.index))]
+    groups += [("Diagnosis", d, df["diagnosis"] == d) for d in DIAGNOSES]
+    groups += [("Sex", s, df["sex"] == s) for s in SEXES]
+    for label, lo, hi in AGE_BANDS:
+        groups.append(("Age", label, (df["age"] >= lo) & (df["age"] < hi)))
+    rows = []
+    for group, level, mask in groups:
+        sub = df[mask]
+        ev = sub[event].astype("boolean").fillna(False).astype(bool)
+        hr = cox_hazard_ratio(sub[duration], ev, sub["arm"] == ARM_TACROLIMUS)
+        tac = sub["arm"] == ARM_TACROLIMUS
+        rows.append({
+            "group": group, "level": level,
+            "n_tacrolimus": int(tac.sum()), "n_control": int((~tac).sum()),
+            "events_tacrolimus": int(ev[tac].sum()), "events_control": int(ev[~tac].sum()),
+            "hazard_ratio": hr.hazard_ratio, "ci_low": hr.ci[0], "ci_high": hr.ci[1], "p_value": hr.p_value,
+            "reason": hr.reason,
+        })
+    return pd.DataFrame(rows)
