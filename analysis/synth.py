@@ -91,7 +91,7 @@ class Assumptions:
     tacrolimus_ae: float = 0.30
     other_ae: float = 0.12
     # Cost, CNY
-    tacrolimus_cny_per_mg: float = 7.0
+    tacrolimus_cny_per_mg: float = 8.0
     prednisone_cny_per_mg: float = 0.02
     supportive_cny_median: float = 8000.0
     rescue_cny_range: tuple[float, float] = (8000.0, 30000.0)

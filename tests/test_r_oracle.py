@@ -1,0 +1,220 @@
+"""Our statistics against the reference implementations clinicians trust: R's survival
+(survfit, survdiff, coxph), fisher.test, chisq.test, wilcox.test, prop.test and mantelhaen.test.
+
+Options are matched to ours: survfit(conf.type = "log-log") — lifelines' exponential Greenwood
+interval; coxph's default Efron ties — lifelines' too; chisq.test(correct = TRUE) and
+mantelhaen.test(correct = TRUE) — our continuity-corrected χ² and CMH; wilcox.test's defaults —
+our Mann–Whitney follows them; prop.test(correct = FALSE)$conf.int — the Wilson interval.
+Agreement is to 1e-6 relative where the methods are the same.
+
+R is installed in CI (.ci/run); elsewhere these tests skip when Rscript is missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.continuous import mann_whitney_p
+from analysis.proportions import CHI2, FISHER, cochran_mantel_haenszel, compare, proportion, table_p_value
+from analysis.relapse import responders
+from analysis.survival import compare_arms, cox_hazard_ratio, kaplan_meier, logrank
+
+RTOL = 1e-6
+
+if shutil.which("Rscript") is None:
+    if os.environ.get("CI"):
+        pytest.fail("Rscript is missing in CI: .ci/run must install r-base-core and r-cran-survival", pytrace=False)
+    pytest.skip("Rscript is not installed (apt-get install r-base-core r-cran-survival); R comparisons skipped",
+                allow_module_level=True)
+
+
+def run_r(script: str, tmp_path: Path, data: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+    """Run an R script; it reports values with out(name, x). `data.csv` holds `data`, if given."""
+    if data is not None:
+        data.to_csv(tmp_path / "data.csv", index=False)
+    prelude = (
+        "suppressMessages(library(survival))\n"
+        "out <- function(name, x) cat(name, paste(sprintf('%.17g', as.numeric(x)), collapse=','), '\\n', sep='\\t')\n"
+    )
+    (tmp_path / "script.R").write_text(prelude + script)
+    r = subprocess.run(["Rscript", "script.R"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    values = {}
+    for line in r.stdout.splitlines():
+        if "\t" in line:
+            name, text = line.split("\t", 1)
+            values[name] = np.array([float(v) if v.strip() not in ("NA", "NaN") else np.nan for v in text.strip().split(",")])
+    return values
+
+
+@pytest.fixture(scope="module")
+def lung(tmp_path_factory) -> pd.DataFrame:
+    tmp = tmp_path_factory.mktemp("lung")
+    run_r("write.csv(lung[, c('time', 'status', 'sex')], 'lung.csv', row.names = FALSE)\n", tmp)
+    df = pd.read_csv(tmp / "lung.csv")
+    return df.assign(event=df["status"] == 2)
+
+
+def close(ours, theirs, rtol=RTOL):
+    np.testing.assert_allclose(np.asarray(ours, float), np.asarray(theirs, float), rtol=rtol, atol=1e-12, equal_nan=True)
+
+
+KM_R = """
+d <- read.csv('data.csv')
+fit <- survfit(Surv(time, event) ~ 1, data = d, conf.type = 'log-log')
+s <- summary(fit)
+out('time', s$time); out('surv', s$surv); out('lower', s$lower); out('upper', s$upper); out('n.risk', s$n.risk)
+out('median', summary(fit)$table[c('median', '0.95LCL', '0.95UCL')])
+"""
+
+
+def km_against_r(durations, events, tmp_path):
+    r = run_r(KM_R, tmp_path, pd.DataFrame({"time": durations, "event": events.astype(int)}))
+    curve = kaplan_meier(pd.Series(durations), pd.Series(events))
+    tab = curve.table.set_index("time").loc[r["time"]]
+    close(tab["survival"], r["surv"])
+    close(tab["at_risk"], r["n.risk"])
+    defined = (r["surv"] < 1) & (r["surv"] > 0)
+    close(tab["ci_low"][defined], r["lower"][defined])
+    close(tab["ci_high"][defined], r["upper"][defined])
+    close([curve.median, *curve.median_ci], r["median"])
+
+
+def test_km_lung_every_event_time(lung, tmp_path):
+    km_against_r(lung["time"].to_numpy(float), lung["event"].to_numpy(), tmp_path)
+
+
+def test_km_lung_by_sex(lung, tmp_path):
+    for sex in (1, 2):
+        sub = lung[lung["sex"] == sex]
+        km_against_r(sub["time"].to_numpy(float), sub["event"].to_numpy(), tmp_path)
+
+
+def test_median_rule_when_the_curve_sits_at_one_half(tmp_path):
+    # 4 patients, 2 events: the curve is exactly 0.5 between t=2 and t=4 (R: midpoint 3).
+    km_against_r(np.array([1.0, 2.0, 3.0, 4.0]), np.array([False, True, False, True]), tmp_path)
+    km_against_r(np.array([1.0, 2.0, 4.0, 6.0, 8.0, 9.0]), np.array([True, True, True, False, True, False]), tmp_path)
+
+
+LOGRANK_COX_R = """
+d <- read.csv('data.csv')
+sd <- survdiff(Surv(time, event) ~ group, data = d)
+out('chisq', sd$chisq); out('p', pchisq(sd$chisq, 1, lower.tail = FALSE))
+cx <- summary(coxph(Surv(time, event) ~ group, data = d))
+out('hr', cx$conf.int[1, c('exp(coef)', 'lower .95', 'upper .95')]); out('hr.p', cx$coefficients[1, 'Pr(>|z|)'])
+"""
+
+
+def logrank_cox_against_r(time, event, group, tmp_path):
+    """group: True for the arm whose hazard ratio is reported (R codes it 1 against 0)."""
+    r = run_r(LOGRANK_COX_R, tmp_path, pd.DataFrame({"time": time, "event": event.astype(int), "group": group.astype(int)}))
+    g = group.astype(bool)
+    lr = logrank(time[g], event[g], time[~g], event[~g])
+    close([lr.statistic, lr.p_value], [r["chisq"][0], r["p"][0]])
+    hr = cox_hazard_ratio(time, event, g)
+    close([hr.hazard_ratio, *hr.ci], r["hr"])
+    close([hr.p_value], r["hr.p"])
+
+
+def test_logrank_and_cox_on_lung(lung, tmp_path):
+    logrank_cox_against_r(lung["time"].to_numpy(float), lung["event"].to_numpy(), (lung["sex"] == 2).to_numpy(), tmp_path)
+
+
+def test_shipped_cohort_rfs_against_r(shipped, tmp_path):
+    r = responders(shipped.endpoints).dropna(subset=["rfs_months"])
+    time = r["rfs_months"].to_numpy(float)
+    event = r["relapsed"].to_numpy(bool)
+    tac = (r["arm"] == "tacrolimus").to_numpy()
+    logrank_cox_against_r(time, event, tac, tmp_path)
+    for arm in (tac, ~tac):
+        km_against_r(time[arm], event[arm], tmp_path)
+    # The landmarks the report shows are the step values of the same curve.
+    cmp = compare_arms(r, "rfs_months", "relapsed")
+    s12 = cmp.landmarks.set_index(["arm", "months"]).loc[("tacrolimus", 12.0), "survival"]
+    curve = kaplan_meier(pd.Series(time[tac]), pd.Series(event[tac]))
+    assert s12 == curve.table[curve.table["time"] <= 12]["survival"].iloc[-1]
+
+
+def test_shipped_cohort_steroid_discontinuation_against_r(shipped, tmp_path):
+    e = shipped.endpoints
+    logrank_cox_against_r(e["steroid_stop_months"].to_numpy(float), e["steroid_stopped"].to_numpy(bool),
+                          (e["arm"] == "tacrolimus").to_numpy(), tmp_path)
+
+
+TESTS_2X2_R = """
+d <- read.csv('data.csv')
+m <- matrix(d$count, nrow = 2, byrow = TRUE)
+f <- fisher.test(m)
+out('fisher.p', f$p.value); out('fisher.or', c(f$estimate, f$conf.int))
+out('chisq.p', chisq.test(m, correct = TRUE)$p.value)
+out('wilson.a', prop.test(m[1, 1], sum(m[1, ]), correct = FALSE)$conf.int)
+out('wilson.b', prop.test(m[2, 1], sum(m[2, ]), correct = FALSE)$conf.int)
+"""
+
+
+@pytest.mark.parametrize("column", ["complete_response", "responded", "steroid_ae", "any_ae"])
+def test_two_by_two_tests_on_shipped_cohort(shipped, tmp_path, column):
+    e = shipped.endpoints
+    a = e.loc[e["arm"] == "tacrolimus", column].astype(bool)
+    b = e.loc[e["arm"] == "control", column].astype(bool)
+    table = np.array([[a.sum(), (~a).sum()], [b.sum(), (~b).sum()]])
+    r = run_r(TESTS_2X2_R, tmp_path, pd.DataFrame({"count": table.ravel()}))
+    close([table_p_value(table, FISHER)], r["fisher.p"])
+    close([table_p_value(table, CHI2)], r["chisq.p"])
+    c = compare(int(a.sum()), len(a), int(b.sum()), len(b))
+    # The conditional MLE and its exact CI are roots found numerically; R's uniroot stops at a
+    # tolerance of about 1e-4 (.Machine$double.eps^0.25), so R itself is only that precise here.
+    close([c.odds_ratio, *c.odds_ratio_ci], r["fisher.or"], rtol=1e-4)
+    close(proportion(int(a.sum()), len(a)).ci, r["wilson.a"])
+    close(proportion(int(b.sum()), len(b)).ci, r["wilson.b"])
+
+
+WILCOX_R = """
+d <- read.csv('data.csv')
+out('p', wilcox.test(d$x[d$g == 1], d$x[d$g == 0])$p.value)
+"""
+
+
+@pytest.mark.parametrize("column", ["steroid_cum_mg", "drug_cost_18m", "age"])
+def test_mann_whitney_on_shipped_cohort(shipped, tmp_path, column):
+    e = shipped.endpoints
+    g = (e["arm"] == "tacrolimus").astype(int)
+    r = run_r(WILCOX_R, tmp_path, pd.DataFrame({"x": e[column], "g": g}))
+    close([mann_whitney_p(e.loc[g == 1, column], e.loc[g == 0, column])[0]], r["p"])
+
+
+def test_mann_whitney_exact_for_small_groups_without_ties(tmp_path):
+    x = pd.Series([1.5, 3.2, 4.8, 7.1, 9.9])
+    y = pd.Series([2.2, 5.5, 6.1, 8.4, 10.3, 11.7])
+    r = run_r(WILCOX_R, tmp_path, pd.DataFrame({"x": pd.concat([x, y]), "g": [1] * 5 + [0] * 6}))
+    close([mann_whitney_p(x, y)[0]], r["p"])
+
+
+CMH_R = """
+d <- read.csv('data.csv')
+a <- array(d$count, dim = c(2, 2, nrow(d) / 4))
+m <- mantelhaen.test(a, correct = TRUE)
+out('stat', m$statistic); out('p', m$p.value); out('or', c(m$estimate, m$conf.int))
+"""
+
+
+def test_cmh_by_diagnosis_on_shipped_cohort(shipped, tmp_path):
+    e = shipped.endpoints
+    tables, counts = {}, []
+    for dx in ("ITP", "AIHA", "ES"):
+        s = e[e["diagnosis"] == dx]
+        a = s.loc[s["arm"] == "tacrolimus", "complete_response"].astype(bool)
+        b = s.loc[s["arm"] == "control", "complete_response"].astype(bool)
+        t = np.array([[a.sum(), (~a).sum()], [b.sum(), (~b).sum()]])
+        tables[dx] = t
+        counts += list(t.ravel(order="F"))  # R fills arrays column-first
+    r = run_r(CMH_R, tmp_path, pd.DataFrame({"count": counts}))
+    res = cochran_mantel_haenszel(tables)
+    close([res.statistic, res.p_value], [r["stat"][0], r["p"][0]])
+    close([res.pooled_odds_ratio, *res.pooled_odds_ratio_ci], r["or"])
