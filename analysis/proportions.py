@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 from scipy.stats.contingency import odds_ratio
-from statsmodels.stats.contingency_tables import StratifiedTable
+from statsmodels.stats.contingency_tables import StratifiedTable, Table2x2
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 NAN = float("nan")
@@ -56,9 +56,10 @@ class Comparison:
     difference_ci: tuple[float, float]  # Newcombe hybrid score (method 10)
     p_value: float
     test: str
-    odds_ratio: float  # conditional maximum likelihood, as R's fisher.test
+    odds_ratio: float
     odds_ratio_ci: tuple[float, float]
     reason: str = ""
+    odds_ratio_method: str = ""
 
 
 def choose_test(table: np.ndarray) -> str:
@@ -95,12 +96,34 @@ def compare(events_a: int, n_a: int, events_b: int, n_b: int, *, what: str = "ev
     if math.isnan(p):
         reason = f"no {what} in either arm" if a.events + b.events == 0 else f"every patient has {what} in both arms"
     lo, hi = confint_proportions_2indep(a.events, a.n, b.events, b.n, method="newcomb", compare="diff")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = odds_ratio(table, kind="conditional")
-        ci = res.confidence_interval(0.95)
-    return Comparison(a, b, a.rate - b.rate, (float(lo), float(hi)), p, test,
-                      float(res.statistic), (float(ci.low), float(ci.high)), reason)
+    or_, or_ci, or_method = _odds_ratio(table, test)
+    return Comparison(a, b, a.rate - b.rate, (float(lo), float(hi)), p, test, or_, or_ci, reason, or_method)
+
+
+OR_CONDITIONAL = "conditional maximum likelihood, exact 95% CI (as R's fisher.test)"
+OR_WOOLF = "sample odds ratio, Woolf (logit) 95% CI"
+OR_WOOLF_HALDANE = "sample odds ratio with 0.5 added to every cell (a cell is 0), Woolf 95% CI"
+
+
+def _odds_ratio(table: np.ndarray, test: str) -> tuple[float, tuple[float, float], str]:
+    """The odds ratio that goes with the test: with Fisher's test the conditional estimate and
+    exact interval (small counts); with χ² the sample odds ratio and Woolf interval. The
+    conditional estimate costs time proportional to the table's margins, which is why it is not
+    used for large tables, where the two agree anyway."""
+    if test == FISHER:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = odds_ratio(table.astype(int), kind="conditional")
+            ci = res.confidence_interval(0.95)
+        return float(res.statistic), (float(ci.low), float(ci.high)), OR_CONDITIONAL
+    t = table.astype(float)
+    method = OR_WOOLF
+    if (t == 0).any():
+        t = t + 0.5
+        method = OR_WOOLF_HALDANE
+    res = Table2x2(t)
+    lo, hi = res.oddsratio_confint(alpha=0.05, method="normal")
+    return float(res.oddsratio), (float(lo), float(hi)), method
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,8 @@ def _comparison(c: Comparison, events_key: str = "events") -> dict:
         ARM_TACROLIMUS: _prop(c.a, events_key), ARM_CONTROL: _prop(c.b, events_key),
         "difference": c.difference, "difference_ci": list(c.difference_ci),
         "p_value": c.p_value, "test": c.test or None,
-        "odds_ratio": c.odds_ratio, "odds_ratio_ci": list(c.odds_ratio_ci), "reason": c.reason or None,
+        "odds_ratio": c.odds_ratio, "odds_ratio_ci": list(c.odds_ratio_ci),
+        "odds_ratio_method": c.odds_ratio_method or None, "reason": c.reason or None,
     }
 
 

@@ -414,7 +414,7 @@ def _as_text(s: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(s):
         # Identifiers typed as numbers in Excel arrive as floats: 1001.0 means "1001".
         whole = s.dropna()
-        if len(whole) and (whole == np.floor(whole)).all():
+        if len(whole) and np.isfinite(whole).all() and (whole == np.floor(whole)).all():
             return s.map(lambda v: pd.NA if pd.isna(v) else str(int(v))).astype("string")
     return _stripped(s).astype("string")
 

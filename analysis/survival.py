@@ -2,21 +2,21 @@
 with CIs, survival at landmarks, log-rank test, Cox hazard ratio, and subgroup hazard ratios.
 
 lifelines does the estimation (Kaplan–Meier with exponential Greenwood CIs = R's
-conf.type = "log-log"; log-rank; Cox with Efron ties = R's coxph default). Small or empty groups
-never raise: values are NaN and `reason` says why.
+conf.type = "log-log"; log-rank). The Cox hazard ratio (Efron ties = R's coxph default) is
+computed here for speed, see `_efron_binary_cox`. Small or empty groups never raise: values are
+NaN and `reason` says why.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter, KaplanMeierFitter
-from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test
+from scipy import stats
 
 from .schema import AGE_BANDS, ARM_CONTROL, ARM_TACROLIMUS, ARMS, DIAGNOSES, SEXES
 
@@ -141,10 +141,62 @@ class HazardRatio:
     method: str = COX
 
 
+def _efron_binary_cox(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    """Cox regression on one binary covariate with Efron's tie correction: (coefficient, SE).
+
+    Written here rather than calling lifelines' CoxPHFitter, which gives the same estimate, for
+    speed: lifelines loops in Python over the distinct event times (1.1 s per fit with 80,000
+    responders, and the report fits 12 models), and its frequency-weighted fit, which would
+    compress the data, uses an approximate Efron correction (coefficient −1.15189 instead of
+    −1.15245 on the same data). With a single 0/1 covariate the Efron partial likelihood depends
+    only on the counts at risk and of events in each group at each distinct event time, so it
+    is computed from those counts with array operations. tests/test_r_oracle.py checks the
+    hazard ratio, its CI and p against R's coxph (Efron ties) to 1e-6.
+    """
+    order = np.argsort(time, kind="stable")
+    t, d, g = time[order], event[order].astype(bool), x[order].astype(bool)
+    uniq, first = np.unique(t, return_index=True)
+    # At risk at each distinct time: everyone whose time is at or after it.
+    n = len(t)
+    at_risk_all = n - first
+    at_risk_1 = np.cumsum(g[::-1])[::-1][first]
+    ev_all = np.add.reduceat(d.astype(int), first)
+    ev_1 = np.add.reduceat((d & g).astype(int), first)
+    keep = ev_all > 0
+    r1, r0 = at_risk_1[keep].astype(float), (at_risk_all - at_risk_1)[keep].astype(float)
+    d1, dd = ev_1[keep].astype(float), ev_all[keep].astype(float)
+    d0 = dd - d1
+    # Efron: the l-th of D tied events (l = 0 … D−1) sees the risk set less l/D of the tied set.
+    reps = dd.astype(int)
+    frac = (np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)) / np.repeat(dd, reps)
+    R1, R0, D1, D0 = (np.repeat(v, reps) for v in (r1, r0, d1, d0))
+    beta = 0.0
+    for _ in range(100):
+        if abs(beta) > 30:  # monotone likelihood: the estimate runs off to infinity
+            return NAN, NAN
+        w = math.exp(beta)
+        s1 = (R1 - frac * D1) * w
+        s0 = s1 + (R0 - frac * D0)
+        share = s1 / s0
+        score = d1.sum() - share.sum()
+        info = (share * (1 - share)).sum()
+        if info <= 0:
+            return NAN, NAN
+        step = score / info
+        beta += step
+        if abs(step) < 1e-12:
+            break
+    w = math.exp(beta)
+    s1 = (R1 - frac * D1) * w
+    share = s1 / (s1 + (R0 - frac * D0))
+    info = (share * (1 - share)).sum()
+    return beta, 1.0 / math.sqrt(info)
+
+
 def cox_hazard_ratio(durations, events, treated) -> HazardRatio:
-    """Hazard ratio of treated (tacrolimus) against untreated (control)."""
-    df = pd.DataFrame({"t": np.asarray(durations, float), "e": np.asarray(events, bool).astype(int),
-                       "tac": np.asarray(treated, bool).astype(int)}).dropna()
+    """Hazard ratio of treated (tacrolimus) against untreated (control), Wald 95% CI and p."""
+    df = pd.DataFrame({"t": np.asarray(durations, float), "e": np.asarray(events, bool),
+                       "tac": np.asarray(treated, bool)}).dropna()
     n, ev = len(df), int(df["e"].sum())
     if df["tac"].nunique() < 2:
         return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, "one arm has no patients")
@@ -152,20 +204,15 @@ def cox_hazard_ratio(durations, events, treated) -> HazardRatio:
     if ev == 0:
         return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, "no events in either arm")
     if (by_arm == 0).any():
-        arm = "tacrolimus" if by_arm.get(1, 0) == 0 else "control"
+        arm = "tacrolimus" if by_arm.get(True, 0) == 0 else "control"
         return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, f"no events in the {arm} arm, so the hazard ratio cannot be estimated")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # A tighter convergence criterion than lifelines' default (1e-7; 1e-10 still stopped
-            # early on R's lung data), so the estimate is as converged as R's coxph: agreement to
-            # ~1e-8 instead of ~1e-5.
-            cph = CoxPHFitter().fit(df, duration_col="t", event_col="e", fit_options={"precision": 1e-12})
-    except (ConvergenceError, ConvergenceWarning, ValueError, np.linalg.LinAlgError):
-        return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, "the Cox model did not converge")
-    s = cph.summary.loc["tac"]
-    return HazardRatio(float(s["exp(coef)"]), (float(s["exp(coef) lower 95%"]), float(s["exp(coef) upper 95%"])),
-                       float(s["p"]), n, ev)
+    beta, se = _efron_binary_cox(df["t"].to_numpy(), df["e"].to_numpy(), df["tac"].to_numpy())
+    if not (math.isfinite(beta) and math.isfinite(se)):
+        return HazardRatio(NAN, (NAN, NAN), NAN, n, ev,
+                           "the hazard ratio cannot be estimated from these events (it has no finite estimate)")
+    z = stats.norm.ppf(0.975)
+    p = float(2 * stats.norm.sf(abs(beta / se)))
+    return HazardRatio(math.exp(beta), (math.exp(beta - z * se), math.exp(beta + z * se)), p, n, ev)
 
 
 @dataclass(frozen=True)
