@@ -63,10 +63,13 @@ class KMCurve:
     reason: str = ""
 
     def at(self, t: float) -> tuple[float, float, float]:
-        """Survival and CI at time t (the step value); NaN beyond the last observed time."""
+        """Survival and CI at time t (the step value). Beyond the last observed time it is unknown
+        (NaN), unless the curve has reached 0 (everyone had the event), where it stays 0."""
         tab = self.table
-        if tab.empty or t > tab["time"].max():
+        if tab.empty:
             return (NAN, NAN, NAN)
+        if t > tab["time"].max():
+            return (0.0, NAN, NAN) if tab["survival"].iloc[-1] == 0 else (NAN, NAN, NAN)
         row = tab[tab["time"] <= t].iloc[-1]
         return (float(row["survival"]), float(row["ci_low"]), float(row["ci_high"]))
 

@@ -1,0 +1,109 @@
+"""Proportions, Table 1, steroid exposure and safety on small hand-made data with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.baseline import smd_categorical, smd_continuous, table1
+from analysis.cohort import from_frames
+from analysis.filters import Filters
+from analysis.proportions import CHI2, FISHER, choose_test, compare, proportion
+from analysis.safety import by_term
+from analysis.steroids import daily_dose_by_arm, steroids
+from conftest import frames, patient
+
+
+def test_newcombe_interval_is_built_from_the_two_wilson_intervals():
+    c = compare(30, 50, 20, 60)
+    p1, (l1, u1) = 30 / 50, proportion(30, 50).ci
+    p2, (l2, u2) = 20 / 60, proportion(20, 60).ci
+    d = p1 - p2
+    assert c.difference == pytest.approx(d)
+    assert c.difference_ci[0] == pytest.approx(d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2))
+    assert c.difference_ci[1] == pytest.approx(d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+
+
+def test_test_choice_follows_expected_counts():
+    assert choose_test(np.array([[3, 7], [8, 2]])) == FISHER
+    assert choose_test(np.array([[30, 70], [80, 20]])) == CHI2
+
+
+def test_empty_arm_and_no_events_have_reasons():
+    assert compare(0, 0, 3, 10).reason == "the tacrolimus arm has no patients"
+    none = compare(0, 10, 0, 12, what="relapses")
+    assert math.isnan(none.p_value) and none.reason == "no relapses in either arm"
+
+
+def test_smd():
+    a = pd.Series(["M", "F", "F", "F"])
+    b = pd.Series(["M", "M", "F", "F"])
+    p, q = 0.25, 0.5  # share of M
+    binary = abs(p - q) / math.sqrt((p * (1 - p) + q * (1 - q)) / 2)
+    assert smd_categorical(a, b, ["F", "M"]) == pytest.approx(binary)
+    assert smd_continuous(pd.Series([1.0, 2, 3]), pd.Series([1.0, 2, 3])) == 0
+
+
+def test_table1_rows_and_tests(shipped):
+    t = table1(shipped.endpoints)
+    rows = t.set_index(["variable", "level"])
+    assert rows.loc[("Patients, n", ""), ["tacrolimus", "control"]].tolist() == ["144", "174"]
+    assert rows.loc[("Sex, n (%)", "M"), "test"] == CHI2
+    assert rows.loc[("Age, years", "median [IQR]"), "test"] == "Mann–Whitney U test"
+    assert t["smd"].dropna().ge(0).all()
+
+
+def dose(pid, start, end, mg, drug="prednisone"):
+    return {"patient_id": pid, "drug": drug, "start_date": start, "end_date": end, "daily_dose_mg": mg}
+
+
+@pytest.fixture
+def two_patients():
+    pats = [patient("T1", arm="tacrolimus", start="2020-01-01", last="2020-12-31", best_response="CR"),
+            patient("C1", arm="control", start="2020-01-01", last="2020-02-15", best_response="NR")]
+    doses = [dose("T1", "2020-01-01", "2020-01-14", 60), dose("T1", "2020-01-15", "2020-01-28", 30),
+             dose("C1", "2020-01-01", "2020-02-15", 40)]
+    return from_frames(frames(pats, steroid_doses=doses))
+
+
+def test_daily_dose_curve(two_patients):
+    c = two_patients
+    curve = daily_dose_by_arm(c.endpoints, c.steroid_segments).set_index(["arm", "day"])
+    assert curve.loc[("tacrolimus", 0), "median"] == 60
+    assert curve.loc[("tacrolimus", 14), "median"] == 30
+    assert curve.loc[("tacrolimus", 28), "median"] == 0  # off steroids, still followed
+    assert curve.loc[("control", 42), "median"] == 40
+    assert curve.loc[("control", 49), "followed"] == 0 and math.isnan(curve.loc[("control", 49), "median"])
+
+
+def test_steroid_free_share_is_one_minus_km(two_patients):
+    res = steroids(two_patients.endpoints, two_patients.tables.tacrolimus)
+    free = res.steroid_free.set_index(["arm", "months"])
+    assert free.loc[("tacrolimus", 3.0), "share"] == 1.0  # stopped at day 28
+    assert math.isnan(free.loc[("control", 3.0), "share"])  # followed 1.5 months only
+    assert res.cumulative.a.median == 60 * 14 + 30 * 14
+
+
+def test_adverse_events_by_term():
+    pats = [patient("T1", arm="tacrolimus", best_response="CR"), patient("T2", arm="tacrolimus", best_response="CR"),
+            patient("C1", best_response="CR")]
+    ae = [{"patient_id": p, "onset_date": "2020-03-01", "term": t, "category": c, "grade": 1, "serious": False}
+          for p, t, c in (("T1", "tremor", "tacrolimus"), ("T1", "tremor", "tacrolimus"), ("T2", "tremor", "tacrolimus"),
+                          ("C1", "insomnia", "steroid"))]
+    c = from_frames(frames(pats, adverse_events=ae))
+    t = by_term(c.endpoints, c.tables.adverse_events).set_index("term")
+    assert t.loc["tremor", ["tacrolimus_patients", "control_patients"]].tolist() == [2, 0]
+    assert t.loc["tremor", "tacrolimus_rate"] == 1.0 and t.loc["insomnia", "control_rate"] == 1.0
+
+
+def test_filters():
+    e = pd.DataFrame({"diagnosis": ["ITP", "AIHA", "ES"], "sex": ["M", "F", "F"], "age": [20, 40, 60]})
+    assert len(Filters(diagnosis=("ITP", "ES")).apply(e)) == 2
+    assert len(Filters(sex=("F",), age_min=41).apply(e)) == 1
+    with pytest.raises(ValueError, match="'TTP'"):
+        Filters(diagnosis=("TTP",))
+    with pytest.raises(ValueError, match="above age_max"):
+        Filters(age_min=50, age_max=40)
