@@ -108,6 +108,11 @@ def _time_to_event(c: ArmComparison) -> dict:
     return out
 
 
+# Report keys of the adverse-event flags of the endpoint table.
+_SAFETY_KEYS = {"any_ae": "any_ae", "steroid_ae": "steroid_related", "tacrolimus_ae": "tacrolimus_related",
+                "grade3_ae": "grade3", "serious_ae": "serious"}
+
+
 @dataclass(frozen=True)
 class Results:
     """The typed results a page renders; `build` turns them into the JSON contract."""
@@ -188,10 +193,6 @@ def build(cohort: Cohort, filters: Filters = Filters(), results: Results | None 
         "cost": {"drug_cost_18m": {**_two(r.safety.cost), "currency": CURRENCY}},
     }
     return clean(report)
-
-
-_SAFETY_KEYS = {"any_ae": "any_ae", "steroid_ae": "steroid_related", "tacrolimus_ae": "tacrolimus_related",
-                "grade3_ae": "grade3", "serious_ae": "serious"}
 
 
 def endpoints_table(cohort: Cohort, filters: Filters = Filters()) -> pd.DataFrame:

@@ -379,7 +379,7 @@ def generate_chunk(rng: np.random.Generator, first_number: int, m: int, width: i
     )
 
 
-def _taper(rng: np.random.Generator, i: np.ndarray, s0: np.ndarray, d0: np.ndarray, full_days: np.ndarray,
+def _taper(i: np.ndarray, s0: np.ndarray, d0: np.ndarray, full_days: np.ndarray,
            steps: np.ndarray, drug: np.ndarray) -> pd.DataFrame:
     """Full dose for `full_days`, then weekly steps falling geometrically from d0 to 2.5 mg."""
     k_max = int(steps.max()) if len(steps) else 0
@@ -427,11 +427,11 @@ def _steroids(rng, a: Assumptions, m, arm, dx, weight, level, relapse, t_rel, fu
     nr = level == 0
     steps[nr] = np.clip(np.round(a.nonresponder_taper_steps * np.exp(0.3 * rng.standard_normal(nr.sum()))), 3, 40)
     i = idx[pred]
-    parts.append(_taper(rng, i, s0[i], d0[i], full[i], steps[i], pred_drug[i]))
+    parts.append(_taper(i, s0[i], d0[i], full[i], steps[i], pred_drug[i]))
     bridge = idx[dxm & (rng.random(m) < 0.5)]
     if len(bridge):
         parts.append(_taper(
-            rng, bridge, np.full(len(bridge), 18), np.full(len(bridge), 20.0),
+            bridge, np.full(len(bridge), 18), np.full(len(bridge), 20.0),
             np.full(len(bridge), 14), np.clip(steps[bridge] // 2, 3, 20), pred_drug[bridge],
         ))
     course = pd.concat(parts, ignore_index=True)
@@ -446,7 +446,7 @@ def _steroids(rng, a: Assumptions, m, arm, dx, weight, level, relapse, t_rel, fu
     if len(i):
         re_steps = np.clip(np.round(steps[i] * 0.8), 3, 40)
         d1 = np.maximum(20.0, _round_to(weight[i] * 0.5, 5.0))
-        parts2 = _taper(rng, i, t_rel[i], d1, np.full(len(i), 14), re_steps, pred_drug[i])
+        parts2 = _taper(i, t_rel[i], d1, np.full(len(i), 14), re_steps, pred_drug[i])
         course = pd.concat([course, parts2], ignore_index=True)
     # Nothing after last follow-up: periods running then are cut at it (still on steroids).
     f = fu_day[course["i"].to_numpy()]
