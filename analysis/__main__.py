@@ -55,7 +55,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _endpoints(args: argparse.Namespace) -> int:
-    from .report import endpoints_table
+    from .report import endpoints_csv, endpoints_table
 
     filters = _filters(args)
     out = Path(args.out)
@@ -67,11 +67,7 @@ def _endpoints(args: argparse.Namespace) -> int:
         return 1
     table = endpoints_table(cohort, filters)
     if out.suffix.lower() == ".csv":
-        csv = table.copy()
-        for c in csv.columns:
-            if str(csv[c].dtype) in ("boolean", "bool"):
-                csv[c] = csv[c].map({True: "true", False: "false"}).astype(object)
-        csv.to_csv(out, index=False, date_format="%Y-%m-%d")
+        out.write_bytes(endpoints_csv(table))
     else:
         table.to_parquet(out, index=False)
     print(f"Wrote {len(table)} patients × {table.shape[1]} columns to {out}.")

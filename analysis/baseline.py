@@ -84,3 +84,12 @@ def table1(patients: pd.DataFrame) -> pd.DataFrame:
     continuous(f"Baseline hemoglobin, {LAB_UNITS[HGB]} (AIHA, ES)", "baseline_hgb", subset=("AIHA", "ES"))
     continuous("Follow-up, months", "follow_up_months")
     return pd.DataFrame(rows)
+
+
+def table1_display(t: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 as text for a page or a slide: p with 3 decimals (< 0.001), SMD with 2, blanks for none."""
+    out = t.rename(columns={"variable": "Characteristic", "level": "", "tacrolimus": "Tacrolimus + steroid",
+                            "control": "Steroid alone", "p_value": "p", "test": "Test", "smd": "SMD"}).copy()
+    out["p"] = [("" if p != p else "< 0.001" if p < 0.001 else f"{p:.3f}") for p in t["p_value"]]
+    out["SMD"] = ["" if v != v else f"{v:.2f}" for v in t["smd"]]
+    return out

@@ -117,6 +117,8 @@ def _name_tables(found: Mapping[str, pd.DataFrame], label: str, what: str) -> tu
     ignored = []
     for raw_name, df in found.items():
         name = normalise_name(raw_name)
+        if name == "readme":  # the template workbook's explanation sheet
+            continue
         if name in TABLES:
             if name in tables:
                 raise CohortError.single(f"{label}: more than one {what} is named '{name}'; keep one.")

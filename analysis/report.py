@@ -203,6 +203,15 @@ def endpoints_table(cohort: Cohort, filters: Filters = Filters()) -> pd.DataFram
     return df.reset_index(drop=True)
 
 
+def endpoints_csv(table: pd.DataFrame) -> bytes:
+    """The endpoints table as CSV text: booleans true/false, dates YYYY-MM-DD, missing empty."""
+    csv = table.copy()
+    for c in csv.columns:
+        if str(csv[c].dtype) in ("boolean", "bool"):
+            csv[c] = csv[c].map({True: "true", False: "false"}).astype(object)
+    return csv.to_csv(index=False, date_format="%Y-%m-%d").encode("utf-8")
+
+
 # ----------------------------------------------------------------------------------------
 # Markdown
 

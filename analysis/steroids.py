@@ -103,3 +103,37 @@ def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame) -> SteroidResult:
         steroid_free=free,
         troughs=trough_summary(patients, tacrolimus),
     )
+
+
+def course_sample(patients: pd.DataFrame, segments: pd.DataFrame, per_arm: int = 25, seed: int = 0) -> pd.DataFrame:
+    """Individual daily-dose courses of a random sample of patients per arm, as step points:
+    arm, patient_id, months (since treatment start), dose (mg/day; 0 between periods)."""
+    rng = np.random.default_rng(seed)
+    picks = []
+    for arm in ARMS:
+        ids = patients.loc[patients["arm"] == arm, "patient_id"].astype(str).to_numpy()
+        picks += list(rng.choice(ids, size=min(per_arm, len(ids)), replace=False)) if len(ids) else []
+    seg = segments[segments["patient_id"].isin(picks)]
+    if seg.empty:
+        return pd.DataFrame(columns=["arm", "patient_id", "months", "dose"])
+    info = patients.set_index(patients["patient_id"].astype(str))[["arm", "treatment_start"]]
+    start = seg["patient_id"].map(info["treatment_start"])
+    s = (seg["start"] - start).dt.days / DAYS_PER_MONTH
+    e = ((seg["end"] - start).dt.days + 1) / DAYS_PER_MONTH
+    # Each segment as a rise at its start and a fall to 0 at its end; adjacent segments overwrite the 0.
+    pts = pd.concat([
+        pd.DataFrame({"patient_id": seg["patient_id"], "months": s, "dose": seg["prednisone_eq_mg"], "order": 1}),
+        pd.DataFrame({"patient_id": seg["patient_id"], "months": e, "dose": 0.0, "order": 0}),
+    ]).sort_values(["patient_id", "months", "order"])
+    pts = pts.drop_duplicates(["patient_id", "months"], keep="last")
+    pts["arm"] = pts["patient_id"].map(info["arm"])
+    return pts[["arm", "patient_id", "months", "dose"]].reset_index(drop=True)
+
+
+def trough_points(patients: pd.DataFrame, tacrolimus: pd.DataFrame) -> pd.DataFrame:
+    """Trough levels with months since treatment start: patient_id, months, trough_ng_ml."""
+    start = patients.set_index(patients["patient_id"].astype(str))["treatment_start"]
+    t = tacrolimus.assign(patient_id=tacrolimus["patient_id"].astype(str))
+    t = t[t["patient_id"].isin(start.index) & t["trough_ng_ml"].notna()]
+    months = (t["date"] - t["patient_id"].map(start)).dt.days / DAYS_PER_MONTH
+    return pd.DataFrame({"patient_id": t["patient_id"], "months": months, "trough_ng_ml": t["trough_ng_ml"]})

@@ -1,4 +1,4 @@
-"""The app starts and shows the loaded cohort (AppTest, no browser)."""
+"""The app starts on the configured cohort, and explains a broken one (AppTest, no browser)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_app_shows_the_shipped_cohort(monkeypatch):
     monkeypatch.delenv("COHORT_PATH", raising=False)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_string((ROOT / "app.py").read_text(encoding="utf-8"), default_timeout=60).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Patients"] == "318"
-    assert metrics["Tacrolimus + steroid"] == "144" and metrics["Steroid alone"] == "174"
+    assert metrics["Patients · Tacrolimus + steroid"] == "144" and metrics["Patients · Steroid alone"] == "174"
     assert any("Synthetic data" in i.value for i in at.info)
 
 
@@ -23,8 +22,8 @@ def test_app_explains_a_broken_cohort_without_a_traceback(monkeypatch, tmp_path)
     bad = tmp_path / "patients.csv"
     bad.write_text("patient_id,arm\nA,placebo\n")
     monkeypatch.setenv("COHORT_PATH", str(bad))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_string((ROOT / "app.py").read_text(encoding="utf-8"), default_timeout=60).run()
     assert not at.exception
-    assert "could not be loaded" in at.error[0].value
+    assert "could not be loaded" in at.error[0].value and "COHORT_PATH" in at.error[0].value
     problems = at.table[0].value
     assert problems["problem"].str.contains("required columns").any()

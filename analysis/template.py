@@ -1,0 +1,43 @@
+"""What the Data page hands out: the data dictionary and a template workbook with the right
+sheets, columns and a few example rows (taken from the synthetic cohort)."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from .schema import TABLES, Tables
+
+KIND_WORDS = {"text": "text", "code": "code", "number": "number", "integer": "whole number", "date": "date (YYYY-MM-DD)",
+              "bool": "yes/no"}
+
+
+def data_dictionary() -> pd.DataFrame:
+    """One row per column of every table: table, column, required, type, unit, allowed codes, meaning."""
+    rows = []
+    for t in TABLES.values():
+        for c in t.columns:
+            rows.append({"table": t.name, "column": c.name, "required": "yes" if c.required else "no",
+                         "type": KIND_WORDS[c.kind], "unit": c.unit, "codes": ", ".join(c.codes), "meaning": c.description})
+    return pd.DataFrame(rows)
+
+
+def template_workbook(example: Tables, patients: int = 3) -> bytes:
+    """An .xlsx with one sheet per table (every column of the format, in order), a few example
+    rows of `example` for the first patients, and a README sheet with the dictionary."""
+    ids = list(example.patients["patient_id"].astype(str).head(patients))
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
+        for name, table in TABLES.items():
+            df = example.get(name)
+            df = df[df["patient_id"].astype(str).isin(ids)]
+            if name in ("labs", "steroid_doses", "tacrolimus"):
+                df = df.groupby("patient_id", sort=False).head(6)
+            out = df.reindex(columns=list(table.column_names)).copy()
+            for col in table.columns:
+                if col.kind == "date":
+                    out[col.name] = pd.to_datetime(out[col.name]).dt.date
+            out.to_excel(xw, sheet_name=name, index=False)
+        data_dictionary().to_excel(xw, sheet_name="README", index=False)
+    return buf.getvalue()

@@ -1,0 +1,136 @@
+"""What every page shares: the cohort in use, the sidebar filters (bound to the URL), cached
+results, charts with export settings, captions and the provenance footer. Pages stay thin."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from analysis import __version__
+from analysis.cohort import DEFAULT_COHORT, Cohort, load
+from analysis.filters import Filters
+from analysis.plots import export_config
+from analysis.report import Results, compute
+from analysis.schema import ARM_CONTROL, ARM_LABELS, ARM_TACROLIMUS, DIAGNOSES, SEXES, SEX_LABELS
+
+PAGES = Path(__file__).resolve().parent  # absolute, so the pages resolve wherever the entry script runs from
+UPLOADED = "uploaded_cohort"  # session_state key: a cohort uploaded in this browser session only
+SMALL_ARM = 5
+
+
+def _fingerprint(path: Path) -> str:
+    files = [path] if path.is_file() else sorted(f for f in path.iterdir() if f.is_file())
+    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the cohort…")
+def _load(path: str, fingerprint: str) -> Cohort:
+    return load(path)
+
+
+def configured_cohort() -> Cohort:
+    """The cohort on disk: COHORT_PATH (a mounted department cohort) or the shipped one."""
+    path = Path(os.environ.get("COHORT_PATH") or DEFAULT_COHORT)
+    return _load(str(path), _fingerprint(path))
+
+
+def active_cohort() -> Cohort:
+    return st.session_state.get(UPLOADED) or configured_cohort()
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _shared_results(sha256: str, filters: Filters, _cohort: Cohort) -> Results:
+    return compute(_cohort, filters)
+
+
+def results(cohort: Cohort, filters: Filters) -> Results:
+    """Statistics for the filtered cohort. An uploaded cohort's results stay in this session."""
+    if st.session_state.get(UPLOADED) is cohort:
+        cache = st.session_state.setdefault("_results", {})
+        key = (cohort.sha256, filters)
+        if key not in cache:
+            if len(cache) >= 16:
+                cache.pop(next(iter(cache)))
+            cache[key] = compute(cohort, filters)
+        return cache[key]
+    return _shared_results(cohort.sha256, filters, cohort)
+
+
+def _reset(age_range: tuple[int, int]) -> None:
+    st.session_state["dx"] = list(DIAGNOSES)
+    st.session_state["sex"] = list(SEXES)
+    st.session_state["age"] = age_range
+
+
+def sidebar_filters(cohort: Cohort) -> tuple[Filters, bool]:
+    """The filters, and whether the selection is empty (no diagnosis or no sex chosen)."""
+    e = cohort.endpoints
+    lo, hi = int(e["age"].min()), int(e["age"].max())
+    if lo == hi:
+        hi = lo + 1
+    with st.sidebar:
+        st.markdown("### Filters")
+        dx = st.multiselect("Diagnosis", list(DIAGNOSES), default=list(DIAGNOSES), key="dx", bind="query-params")
+        age = st.slider("Age at treatment start (years)", lo, hi, (lo, hi), key="age", bind="query-params")
+        sex = st.multiselect("Sex", list(SEXES), default=list(SEXES), format_func=SEX_LABELS.get, key="sex",
+                             bind="query-params")
+        filters = Filters(
+            diagnosis=tuple(d for d in DIAGNOSES if d in dx) if set(dx) != set(DIAGNOSES) else (),
+            sex=tuple(s for s in SEXES if s in sex) if set(sex) != set(SEXES) else (),
+            age_min=float(age[0]) if age[0] > lo else None,
+            age_max=float(age[1]) if age[1] < hi else None,
+        )
+        shown = filters.apply(e) if dx and sex else e.iloc[0:0]
+        n_t = int((shown["arm"] == ARM_TACROLIMUS).sum())
+        n_c = int((shown["arm"] == ARM_CONTROL).sum())
+        st.markdown(f"**n = {len(shown)} of {len(e)} patients** · tacrolimus {n_t} · control {n_c}")
+        st.button("Reset filters", on_click=_reset, args=((lo, hi),), width="stretch")
+    return filters, not dx or not sex
+
+
+@dataclass(frozen=True)
+class Context:
+    cohort: Cohort
+    filters: Filters
+    results: Results
+    empty_selection: bool
+
+
+def set_context(ctx: Context) -> None:
+    st.session_state["_context"] = ctx
+
+
+def context() -> Context:
+    return st.session_state["_context"]
+
+
+def arm_sizes_ok(ctx: Context, what: str = "patients") -> bool:
+    """Say so, in a sentence, when the filter leaves an arm empty or tiny. False when empty."""
+    p = ctx.results.patients
+    if ctx.empty_selection:
+        st.warning("No diagnosis or no sex is selected, so no patients are shown. Choose at least one of each.")
+        return False
+    n = {arm: int((p["arm"] == arm).sum()) for arm in (ARM_TACROLIMUS, ARM_CONTROL)}
+    empty = [ARM_LABELS[a] for a, k in n.items() if k == 0]
+    if empty:
+        st.warning(f"The current filters leave no {what} in the {' and '.join(empty)} arm, so the arms cannot be "
+                   f"compared. Widen the filters (n: tacrolimus {n[ARM_TACROLIMUS]}, control {n[ARM_CONTROL]}).")
+        return False
+    small = [f"{ARM_LABELS[a]} ({k})" for a, k in n.items() if k < SMALL_ARM]
+    if small:
+        st.info(f"Few patients in {', '.join(small)}: estimates below are very uncertain.")
+    return True
+
+
+def chart(fig, view: str, ctx: Context) -> None:
+    st.plotly_chart(fig, width="stretch", config=export_config(view, ctx.filters.describe()))
+
+
+def footer(ctx: Context) -> None:
+    c = ctx.cohort
+    kind = "synthetic data, not real patients" if c.synthetic else "department data"
+    st.caption(f"Data: {c.name} ({kind}) · content hash {c.short_hash} · filters: {ctx.filters.describe()} · "
+               f"app version {__version__}")

@@ -1,0 +1,64 @@
+"""Data: the cohort in use, upload your own (validated, kept in this browser session only),
+the template workbook and data dictionary, and downloads of endpoints and the report."""
+
+import json
+
+import streamlit as st
+
+from analysis.cohort import from_bytes
+from analysis.report import build, endpoints_csv, endpoints_table, markdown
+from analysis.schema import CohortError
+from analysis.template import data_dictionary, template_workbook
+from pages import common
+
+ctx = common.context()
+st.title("Data")
+c = ctx.cohort
+kind = "**synthetic — not real patients**" if c.synthetic else "department data"
+st.markdown(f"In use: **{c.name}** ({kind}) · {len(c.endpoints)} patients · content hash `{c.short_hash}`")
+if st.session_state.get(common.UPLOADED) is not None:
+    st.caption("This cohort was uploaded in this browser session. It is kept in memory only, never written to disk, "
+               "and no other session can see it. Closing the tab discards it.")
+    if st.button("Go back to the configured cohort"):
+        st.session_state.pop(common.UPLOADED, None)
+        st.session_state.pop("_results", None)
+        st.rerun()
+if c.report.warnings:
+    with st.expander(f"{len(c.report.warnings)} validation warning(s)"):
+        st.table(c.report.to_frame()[["severity", "table", "column", "rows", "problem"]].set_index("severity"))
+
+st.subheader("Use your own cohort")
+st.markdown("An `.xlsx` workbook with one sheet per table, a `.zip` of Parquet tables, or one Parquet/CSV file of "
+            "patients. The format is below and in the template workbook.")
+upload = st.file_uploader("Cohort file", type=["xlsx", "zip", "parquet", "csv"], key="upload")
+if upload is not None and st.session_state.get("_upload_id") != upload.file_id:
+    st.session_state["_upload_id"] = upload.file_id
+    try:
+        st.session_state[common.UPLOADED] = from_bytes(upload.name, upload.getvalue())
+        st.session_state.pop("_results", None)
+        st.session_state["_upload_problems"] = None
+        st.rerun()
+    except CohortError as err:
+        st.session_state["_upload_problems"] = (upload.name, err.report)
+problems = st.session_state.get("_upload_problems")
+if problems:
+    name, report = problems
+    st.error(f"{name} was not loaded: {len(report.errors)} problem(s) must be corrected first. "
+             "The cohort in use has not changed.")
+    st.table(report.to_frame()[["severity", "table", "column", "rows", "problem"]].set_index("severity"))
+
+st.download_button("Download the template workbook (.xlsx)", template_workbook(common.configured_cohort().tables),
+                   file_name="cohort-template.xlsx",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+with st.expander("Data dictionary"):
+    st.dataframe(data_dictionary(), hide_index=True, width="stretch")
+
+st.subheader("Downloads for the current filters")
+st.caption(f"Filters: {ctx.filters.describe()}.")
+report = build(c, ctx.filters, ctx.results)
+cols = st.columns(3)
+cols[0].download_button("Endpoints per patient (CSV)", endpoints_csv(endpoints_table(c, ctx.filters)),
+                        file_name="endpoints.csv", mime="text/csv")
+cols[1].download_button("Report (JSON)", json.dumps(report, indent=2, ensure_ascii=False), file_name="report.json",
+                        mime="application/json")
+cols[2].download_button("Report (Markdown)", markdown(report), file_name="report.md", mime="text/markdown")

@@ -1,0 +1,41 @@
+"""Safety & cost: adverse-event incidence by arm, by term, and drug expenses at 18 months."""
+
+import pandas as pd
+import streamlit as st
+
+from analysis import plots
+from analysis.safety import AE_FLAGS
+from analysis.schema import CURRENCY
+from pages import common
+
+ctx = common.context()
+st.title("Safety & cost")
+if common.arm_sizes_ok(ctx):
+    s = ctx.results.safety
+    common.chart(plots.rates({AE_FLAGS[k]: c for k, c in s.incidence.items()}, "Patients with adverse events"),
+                 "adverse_events", ctx)
+    rows = [{"Adverse events": AE_FLAGS[k], "Tacrolimus + steroid": f"{c.a.events}/{c.a.n} ({100 * c.a.rate:.1f}%)",
+             "Steroid alone": f"{c.b.events}/{c.b.n} ({100 * c.b.rate:.1f}%)", "p": plots.format_p(c.p_value),
+             "Test": c.test or c.reason} for k, c in s.incidence.items()]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+    st.subheader("By term")
+    if len(s.by_term):
+        common.chart(plots.ae_diverging(s.by_term, "Patients with each adverse event (tacrolimus left, control right)"),
+                     "adverse_events_by_term", ctx)
+    else:
+        st.info("No adverse events are recorded for the selected patients.")
+
+    st.subheader("Drug expenses at 18 months")
+    cost = s.cost
+    if cost.a.n and cost.b.n:
+        common.chart(plots.by_arm_box(ctx.results.patients, "drug_cost_18m", f"Drug expenses ({CURRENCY})",
+                                      "Drug expenses over the first 18 months", cost.p_value), "drug_cost", ctx)
+        st.caption(f"Median {cost.a.median:,.0f} vs {cost.b.median:,.0f} {CURRENCY} (IQR {cost.a.q1:,.0f}–{cost.a.q3:,.0f} vs "
+                   f"{cost.b.q1:,.0f}–{cost.b.q3:,.0f}); Mann–Whitney U {plots.format_p(cost.p_value)}.")
+    else:
+        st.info("The cohort has no drug_cost_18m values for one of the arms.")
+
+    st.caption(f"n = {s.incidence['any_ae'].a.n} vs {s.incidence['any_ae'].b.n} ({ctx.filters.describe()}). A patient counts "
+               "once per row however many events they had. Fisher's exact test when an expected count is below 5, "
+               "otherwise χ² with continuity correction. Attribution (steroid, tacrolimus, other) as recorded.")

@@ -1,0 +1,51 @@
+"""Steroid taper: daily dose over time, cumulative dose, time to discontinuation, tacrolimus troughs."""
+
+import streamlit as st
+
+from analysis import plots
+from analysis.schema import ARM_LABELS, ARMS
+from analysis.steroids import course_sample, daily_dose_by_arm, trough_points
+from pages import common
+
+ctx = common.context()
+st.title("Steroid taper")
+if common.arm_sizes_ok(ctx):
+    p, s = ctx.results.patients, ctx.results.steroids
+    show_courses = st.toggle("Show individual courses (a random sample of 25 per arm)", value=False, key="courses")
+    curve = daily_dose_by_arm(p, ctx.cohort.steroid_segments)
+    courses = course_sample(p, ctx.cohort.steroid_segments) if show_courses else None
+    common.chart(plots.dose_curve(curve, "Daily prednisone-equivalent dose: median and IQR of patients still followed",
+                                  courses=courses), "steroid_dose", ctx)
+
+    common.chart(plots.by_arm_box(p, "steroid_cum_mg", "Cumulative dose (mg prednisone-equivalent)",
+                                  "Cumulative steroid dose over follow-up", s.cumulative.p_value), "steroid_cumulative", ctx)
+    common.chart(plots.km(s.discontinuation, "Time to steroid discontinuation (share off steroids)", "Off steroids (%)",
+                          cumulative=True, x_title="Months since the first steroid dose"), "steroid_discontinuation", ctx)
+
+    free = s.steroid_free.copy()
+    free["value"] = [("–" if v != v else f"{100 * v:.1f}% ({100 * lo:.1f}–{100 * hi:.1f})" if lo == lo else f"{100 * v:.1f}%")
+                     for v, lo, hi in zip(free["share"], free["ci_low"], free["ci_high"])]
+    table = free.pivot(index="arm", columns="months", values="value")
+    table = table.reindex([a for a in ARMS if a in table.index])
+    table.index = [ARM_LABELS[a] for a in table.index]
+    table.columns = [f"Steroid-free at {m:g} months (95% CI)" for m in table.columns]
+    st.dataframe(table, width="stretch")
+
+    st.subheader("Tacrolimus trough levels")
+    tr = s.troughs
+    if tr.measurements:
+        common.chart(plots.troughs(trough_points(p, ctx.cohort.tables.tacrolimus)), "tacrolimus_troughs", ctx)
+        st.caption(f"{tr.measurements} troughs in {tr.patients} patients: median {tr.values.median:.1f} ng/mL "
+                   f"(IQR {tr.values.q1:.1f}–{tr.values.q3:.1f}); {100 * tr.in_range:.0f}% within 5–10 ng/mL, "
+                   f"{100 * tr.below:.0f}% below, {100 * tr.above:.0f}% above.")
+    else:
+        st.info("No tacrolimus trough levels are recorded for the selected patients.")
+
+    c = s.cumulative
+    st.caption(
+        f"n = {c.a.n} vs {c.b.n} patients with steroid records ({ctx.filters.describe()}). Doses converted to prednisone "
+        "equivalents (prednisolone 1, methylprednisolone 1.25, dexamethasone 6.67, hydrocortisone 0.25). Cumulative dose: "
+        f"median {c.a.median:,.0f} vs {c.b.median:,.0f} mg, Mann–Whitney U {plots.format_p(c.p_value)}. Discontinuation: "
+        "first to last steroid dose, censored at last follow-up when still on steroids; Kaplan–Meier, log-rank test; a hazard "
+        "ratio above 1 means steroids were stopped sooner with tacrolimus."
+    )

@@ -1,0 +1,167 @@
+"""Every page with Streamlit's AppTest: the default view, a filter change, a filter that empties
+an arm; the numbers on the page equal `python -m analysis report`; no exception anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis.cohort import DEFAULT_COHORT, load
+from analysis.filters import Filters
+from analysis.report import build
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [str(ROOT / "pages" / f) for f in ("overview.py", "response.py", "rfs.py", "steroids.py", "safety.py", "data.py")]
+T, C = "tacrolimus", "control"
+
+
+@pytest.fixture(autouse=True)
+def shipped_cohort(monkeypatch):
+    monkeypatch.delenv("COHORT_PATH", raising=False)
+
+
+def fresh() -> AppTest:
+    """The app under AppTest. The entry script runs from a temporary copy: AppTest builds a new
+    page registry on every rerun, and next to app.py it would find pages/ and run a page file as
+    an old-style page instead of app.py; the pages themselves are registered by absolute path."""
+    return AppTest.from_string((ROOT / "app.py").read_text(encoding="utf-8"), default_timeout=90)
+
+
+def app() -> AppTest:
+    return fresh().run()
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [w.value for w in at.warning]
+    parts += [m.value for m in at.sidebar.markdown]
+    parts += [i.value for i in at.info] + [e.value for e in at.error]
+    return "\n".join(str(p) for p in parts).replace("**", "")
+
+
+@pytest.fixture(scope="module")
+def report():
+    return build(load(DEFAULT_COHORT), Filters())
+
+
+def test_overview_headline_equals_report(report):
+    at = app()
+    assert not at.exception
+    m = metrics(at)
+    assert m["Patients · Tacrolimus + steroid"] == "144" and m["Patients · Steroid alone"] == "174"
+    assert m["Best ORR · Tacrolimus + steroid"] == pct(report["response"]["orr"][T]["rate"])
+    assert m["Best CRR · Steroid alone"] == pct(report["response"]["crr"][C]["rate"])
+    assert m["12-month RFS · Tacrolimus + steroid"] == pct(report["relapse"]["rfs"]["at_12_months"][T])
+    assert m["Median time to steroid stop · Steroid alone"] == f"{report['steroids']['discontinuation']['median_months'][C]:.1f} mo"
+    assert "Synthetic data — not real patients" in texts(at)
+    assert "n = 318 of 318 patients" in texts(at)
+    assert "content hash" in texts(at)  # the provenance footer (tests/e2e checks it on every page in a browser)
+    table1 = at.dataframe[0].value
+    assert table1.iloc[0]["Tacrolimus + steroid"] == "144"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_by_default(page):
+    at = app()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    if not page.endswith(("data.py", "overview.py")):
+        assert len(at.get("plotly_chart")) >= 1
+
+
+def test_filter_change_updates_numbers():
+    at = app()
+    at.multiselect(key="dx").set_value(["ITP"]).run()
+    assert not at.exception
+    itp = build(load(DEFAULT_COHORT), Filters(diagnosis=("ITP",)))
+    m = metrics(at)
+    assert m["Patients · Tacrolimus + steroid"] == str(itp["n"][T]) == "120"
+    assert m["Best CRR · Tacrolimus + steroid"] == pct(itp["response"]["crr"][T]["rate"])
+    assert "n = 261 of 318 patients · tacrolimus 120 · control 141" in texts(at)
+    # The filter survives a page change and drives that page too.
+    at.switch_page(str(ROOT / "pages/response.py")).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    crr = itp["response"]["crr"]
+    assert table.set_index("Endpoint").loc["Best CRR", "Tacrolimus + steroid"] == f"{crr[T]['responders']}/{crr[T]['n']}"
+
+
+def test_page_numbers_equal_report(report):
+    at = app()
+    at.switch_page(str(ROOT / "pages/safety.py")).run()
+    rows = at.dataframe[0].value.set_index("Adverse events")
+    sae = report["safety"]["steroid_related"]
+    assert rows.loc["Steroid-related", "Tacrolimus + steroid"] == f"{sae[T]['events']}/{sae[T]['n']} ({pct(sae[T]['rate'])})"
+    at.switch_page(str(ROOT / "pages/rfs.py")).run()
+    lm = at.dataframe[0].value
+    s12 = report["relapse"]["rfs"]["at_12_months"][T]
+    assert lm.loc["Tacrolimus + steroid", "RFS at 12 months (95% CI)"].startswith(pct(s12))
+
+
+def one_arm_filter() -> tuple[list[str], tuple[int, int]]:
+    """A diagnosis and age window the shipped cohort fills in one arm only."""
+    e = load(DEFAULT_COHORT).endpoints
+    es = e[e["diagnosis"] == "ES"].sort_values("age")
+    for _, row in es.iloc[::-1].iterrows():
+        window = e[(e["diagnosis"] == "ES") & (e["age"] >= row["age"])]
+        if window["arm"].nunique() == 1:
+            return ["ES"], (int(row["age"]), int(e["age"].max()))
+    raise AssertionError("no one-arm window found")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_filter_that_empties_an_arm_gives_a_sentence(page):
+    dx, ages = one_arm_filter()
+    at = app()
+    at.multiselect(key="dx").set_value(dx).run()
+    at.slider(key="age").set_range(*ages).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    if not page.endswith("data.py"):
+        assert "cannot be compared" in texts(at)
+        assert len(at.get("plotly_chart")) == 0
+
+
+def test_empty_selection_says_so():
+    at = app()
+    at.multiselect(key="dx").set_value([]).run()
+    assert not at.exception
+    assert "No diagnosis or no sex is selected" in texts(at)
+    assert "n = 0 of 318 patients" in texts(at)
+
+
+def test_reset_button_restores_all_patients():
+    at = app()
+    at.multiselect(key="sex").set_value(["F"]).run()
+    assert "n = 231 of 318" in texts(at)
+    at.button[0].click().run()
+    assert "n = 318 of 318" in texts(at)
+
+
+def test_filters_come_from_the_url():
+    at = fresh()
+    at.query_params["dx"] = ["AIHA"]
+    at.query_params["sex"] = ["Female"]  # the URL carries the option as shown
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="dx").value == ["AIHA"] and at.multiselect(key="sex").value == ["F"]
+    n = build(load(DEFAULT_COHORT), Filters(diagnosis=("AIHA",), sex=("F",)))["n"]
+    assert f"n = {n[T] + n[C]} of 318 patients" in texts(at)
+
+
+def test_data_page_offers_template_dictionary_and_downloads():
+    at = app()
+    at.switch_page(str(ROOT / "pages/data.py")).run()
+    assert not at.exception
+    labels = [b.label for b in at.get("download_button")]
+    assert any("template" in lbl for lbl in labels)
+    assert {"Endpoints per patient (CSV)", "Report (JSON)", "Report (Markdown)"} <= set(labels)
