@@ -26,6 +26,7 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/derive.py
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/page_times.py
 	$(BIN)/python bench/synth_memory.py
 
 clean:

@@ -84,7 +84,10 @@ def table_p_value(table: np.ndarray, test: str) -> float:
     return float(stats.chi2_contingency(table, correction=correction).pvalue)
 
 
-def compare(events_a: int, n_a: int, events_b: int, n_b: int, *, what: str = "events") -> Comparison:
+def compare(events_a: int, n_a: int, events_b: int, n_b: int, *, what: str = "events",
+            with_odds_ratio: bool = True) -> Comparison:
+    """Arm a against arm b. `with_odds_ratio=False` skips the odds ratio (NaN) where nobody shows
+    it, e.g. the per-term adverse-event table: the exact conditional estimate is the slow part."""
     a, b = proportion(events_a, n_a), proportion(events_b, n_b)
     table = np.array([[a.events, a.n - a.events], [b.events, b.n - b.events]])
     if a.n == 0 or b.n == 0:
@@ -96,7 +99,7 @@ def compare(events_a: int, n_a: int, events_b: int, n_b: int, *, what: str = "ev
     if math.isnan(p):
         reason = f"no {what} in either arm" if a.events + b.events == 0 else f"every patient has {what} in both arms"
     lo, hi = confint_proportions_2indep(a.events, a.n, b.events, b.n, method="newcomb", compare="diff")
-    or_, or_ci, or_method = _odds_ratio(table, test)
+    or_, or_ci, or_method = _odds_ratio(table, test) if with_odds_ratio else (NAN, (NAN, NAN), "")
     return Comparison(a, b, a.rate - b.rate, (float(lo), float(hi)), p, test, or_, or_ci, reason, or_method)
 
 

@@ -41,7 +41,7 @@ def by_term(patients: pd.DataFrame, adverse_events: pd.DataFrame) -> pd.DataFram
     counts = counts.reindex(columns=[ARM_TACROLIMUS, ARM_CONTROL]).fillna(0).astype(int)
     rows = []
     for (term, category), r in counts.iterrows():  # one row per AE term (dozens), not per patient
-        c = compare(int(r[ARM_TACROLIMUS]), n_a, int(r[ARM_CONTROL]), n_b)
+        c = compare(int(r[ARM_TACROLIMUS]), n_a, int(r[ARM_CONTROL]), n_b, with_odds_ratio=False)
         rows.append({"term": term, "category": category,
                      "tacrolimus_patients": c.a.events, "tacrolimus_rate": c.a.rate,
                      "control_patients": c.b.events, "control_rate": c.b.rate,

@@ -41,13 +41,14 @@ if common.arm_sizes_ok(ctx):
         "Best CRR": (pct(crr.a.rate), pct(crr.b.rate), f"{format_p(crr.p_value)}, {crr.test or crr.reason}"),
         "12-month RFS": (pct(rfs.get((t, 12.0), float("nan"))), pct(rfs.get((c, 12.0), float("nan"))),
                          f"log-rank {format_p(r.relapse.rfs.logrank.p_value)}"),
-        "Median time to steroid stop": (months(stop[t].median), months(stop[c].median),
+        "Median steroid stop": (months(stop[t].median), months(stop[c].median),
                                         f"log-rank {format_p(r.steroids.discontinuation.logrank.p_value)}"),
     }
     for arm_index, arm_label in enumerate(("Tacrolimus + steroid", "Steroid alone")):
+        st.markdown(f"**{arm_label}**")
         cols = st.columns(len(headline))
         for col, (name, values) in zip(cols, headline.items()):
-            col.metric(f"{name} · {arm_label}", values[arm_index], help=values[2] or None)
+            col.metric(name, values[arm_index], help=values[2] or None)
     st.caption(" · ".join(f"{name}: {v[2]}" for name, v in headline.items() if v[2]))
 
     st.subheader("Table 1 — baseline characteristics")

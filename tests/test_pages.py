@@ -38,7 +38,10 @@ def pct(x: float) -> str:
 
 
 def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    """Overview headline metrics as "<label> · <arm>": the first row is tacrolimus, the second control."""
+    ms = list(at.metric)
+    half = len(ms) // 2
+    return {f"{m.label} · {'Tacrolimus + steroid' if i < half else 'Steroid alone'}": m.value for i, m in enumerate(ms)}
 
 
 def texts(at: AppTest) -> str:
@@ -61,7 +64,7 @@ def test_overview_headline_equals_report(report):
     assert m["Best ORR · Tacrolimus + steroid"] == pct(report["response"]["orr"][T]["rate"])
     assert m["Best CRR · Steroid alone"] == pct(report["response"]["crr"][C]["rate"])
     assert m["12-month RFS · Tacrolimus + steroid"] == pct(report["relapse"]["rfs"]["at_12_months"][T])
-    assert m["Median time to steroid stop · Steroid alone"] == f"{report['steroids']['discontinuation']['median_months'][C]:.1f} mo"
+    assert m["Median steroid stop · Steroid alone"] == f"{report['steroids']['discontinuation']['median_months'][C]:.1f} mo"
     assert "Synthetic data — not real patients" in texts(at)
     assert "n = 318 of 318 patients" in texts(at)
     assert "content hash" in texts(at)  # the provenance footer (tests/e2e checks it on every page in a browser)
