@@ -276,6 +276,18 @@ def ae_diverging(by_term: pd.DataFrame, title: str = "Adverse events by term") -
     return _layout(fig, title, height=140 + 26 * len(df))
 
 
+def landmark_table(landmarks: pd.DataFrame, value: str, header: str) -> pd.DataFrame:
+    """Arms × months table of a share with its 95% CI as text ("86.7% (78.9–91.8)"), for
+    landmark rows (arm, months, <value>, ci_low, ci_high). `header` is formatted with the month."""
+    text = [("–" if v != v else f"{100 * v:.1f}% ({100 * lo:.1f}–{100 * hi:.1f})" if lo == lo else f"{100 * v:.1f}%")
+            for v, lo, hi in zip(landmarks[value], landmarks["ci_low"], landmarks["ci_high"])]
+    table = landmarks.assign(text=text).pivot(index="arm", columns="months", values="text")
+    table = table.reindex([a for a in ARMS if a in table.index])
+    table.index = [ARM_LABELS[a] for a in table.index]
+    table.columns = [header.format(months=f"{m:g}") for m in table.columns]
+    return table
+
+
 def export_config(view: str, filters_text: str) -> dict:
     """Plotly toolbar: PNG at 2× with a file name that says the view and the filters."""
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{view}_{filters_text}").strip("_")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from analysis import plots
 from analysis.relapse import relapse
-from analysis.schema import ARM_LABELS, ARMS, DIAGNOSES
+from analysis.schema import DIAGNOSES
 from pages import common
 
 ctx = common.context()
@@ -24,14 +24,7 @@ if common.arm_sizes_ok(ctx, what="responders"):
         common.chart(plots.km(r.rfs, "Relapse-free survival among responders", "Relapse-free (%)", show_ci=show_ci),
                      "rfs", ctx)
 
-    lm = r.rfs.landmarks.copy()
-    lm["value"] = [("–" if s != s else f"{100 * s:.1f}% ({100 * lo:.1f}–{100 * hi:.1f})" if lo == lo else f"{100 * s:.1f}%")
-                   for s, lo, hi in zip(lm["survival"], lm["ci_low"], lm["ci_high"])]
-    table = lm.pivot(index="arm", columns="months", values="value")
-    table = table.reindex([a for a in ARMS if a in table.index])
-    table.index = [ARM_LABELS[a] for a in table.index]
-    table.columns = [f"RFS at {m:g} months (95% CI)" for m in table.columns]
-    st.dataframe(table, width="stretch")
+    st.dataframe(plots.landmark_table(r.rfs.landmarks, "survival", "RFS at {months} months (95% CI)"), width="stretch")
     rate = r.rate
     st.markdown(f"**Relapse among responders:** tacrolimus {rate.a.events}/{rate.a.n} ({100 * rate.a.rate:.1f}%), "
                 f"control {rate.b.events}/{rate.b.n} ({100 * rate.b.rate:.1f}%); {plots.format_p(rate.p_value)} "

@@ -3,7 +3,6 @@
 import streamlit as st
 
 from analysis import plots
-from analysis.schema import ARM_LABELS, ARMS
 from analysis.steroids import course_sample, daily_dose_by_arm, trough_points
 from pages import common
 
@@ -22,14 +21,7 @@ if common.arm_sizes_ok(ctx):
     common.chart(plots.km(s.discontinuation, "Time to steroid discontinuation (share off steroids)", "Off steroids (%)",
                           cumulative=True, x_title="Months since the first steroid dose"), "steroid_discontinuation", ctx)
 
-    free = s.steroid_free.copy()
-    free["value"] = [("–" if v != v else f"{100 * v:.1f}% ({100 * lo:.1f}–{100 * hi:.1f})" if lo == lo else f"{100 * v:.1f}%")
-                     for v, lo, hi in zip(free["share"], free["ci_low"], free["ci_high"])]
-    table = free.pivot(index="arm", columns="months", values="value")
-    table = table.reindex([a for a in ARMS if a in table.index])
-    table.index = [ARM_LABELS[a] for a in table.index]
-    table.columns = [f"Steroid-free at {m:g} months (95% CI)" for m in table.columns]
-    st.dataframe(table, width="stretch")
+    st.dataframe(plots.landmark_table(s.steroid_free, "share", "Steroid-free at {months} months (95% CI)"), width="stretch")
 
     st.subheader("Tacrolimus trough levels")
     tr = s.troughs

@@ -107,3 +107,13 @@ def test_filters():
         Filters(diagnosis=("TTP",))
     with pytest.raises(ValueError, match="above age_max"):
         Filters(age_min=50, age_max=40)
+
+
+def test_landmark_table_text():
+    from analysis.plots import landmark_table
+    lm = pd.DataFrame({"arm": ["control", "tacrolimus"], "months": [12.0, 12.0], "survival": [0.61, 0.867],
+                       "ci_low": [0.522, float("nan")], "ci_high": [0.687, float("nan")]})
+    t = landmark_table(lm, "survival", "RFS at {months} months")
+    assert list(t.index) == ["Tacrolimus + steroid", "Steroid alone"]
+    assert t.loc["Steroid alone", "RFS at 12 months"] == "61.0% (52.2–68.7)"
+    assert t.loc["Tacrolimus + steroid", "RFS at 12 months"] == "86.7%"
