@@ -15,7 +15,7 @@ except (CohortError, OSError) as err:
     st.error("The configured cohort could not be loaded. Correct it, or unset COHORT_PATH to use the shipped cohort.")
     report = getattr(err, "report", None)
     if report is not None:
-        st.table(report.to_frame()[["severity", "table", "column", "rows", "problem"]].set_index("severity"))
+        common.problems_table(report)
     st.stop()
 
 filters, empty = common.sidebar_filters(cohort)

@@ -28,7 +28,7 @@ def main() -> None:
     print(f"{'page':>10} {'median ms':>10} {'max ms':>8}   (5 filter changes each, statistics not yet cached)")
     for i, name in enumerate(PAGES):
         at = AppTest.from_string((ROOT / "app.py").read_text(encoding="utf-8"), default_timeout=120).run()
-        at.switch_page(str(ROOT / "pages" / f"{name}.py")).run()
+        at.switch_page(str(ROOT / "pages" / "views" / f"{name}.py")).run()
         times = []
         # Age windows differ per page so every page pays for fresh statistics, not another page's cache.
         at.slider(key="age").set_range(14 + i, 90).run()

@@ -16,9 +16,29 @@ from analysis.plots import export_config
 from analysis.report import Results, compute
 from analysis.schema import ARM_CONTROL, ARM_LABELS, ARM_TACROLIMUS, DIAGNOSES, SEXES, SEX_LABELS
 
-PAGES = Path(__file__).resolve().parent  # absolute, so the pages resolve wherever the entry script runs from
+# The views live one level down, in pages/views/. Streamlit treats every *.py directly in a pages/
+# folder next to the entry script as an old-style page and would run it *instead of* app.py when a
+# link such as /data is opened in a new session (no sidebar, no filters). Absolute paths also let
+# the pages resolve wherever the entry script runs from (AppTest runs a temporary copy).
+PAGES = Path(__file__).resolve().parent / "views"
 UPLOADED = "uploaded_cohort"  # session_state key: a cohort uploaded in this browser session only
 SMALL_ARM = 5
+
+
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=")
+
+
+def md_escape(text: object) -> str:
+    """Text from a cohort (names, cells, file names) shown as itself: Streamlit renders Markdown
+    in st.markdown, st.caption, alerts and st.table cells, so an uploaded value such as
+    ![x](http://host/x.png) would otherwise load an image from elsewhere."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
+
+
+def problems_table(report) -> None:
+    """Every problem of a validation report as a table, cohort text escaped."""
+    frame = report.to_frame()[["severity", "table", "column", "rows", "problem"]]
+    st.table(frame.map(md_escape).set_index("severity"))
 
 
 def _fingerprint(path: Path) -> str:
@@ -132,5 +152,5 @@ def chart(fig, view: str, ctx: Context) -> None:
 def footer(ctx: Context) -> None:
     c = ctx.cohort
     kind = "synthetic data, not real patients" if c.synthetic else "department data"
-    st.caption(f"Data: {c.name} ({kind}) · content hash {c.short_hash} · filters: {ctx.filters.describe()} · "
-               f"app version {__version__}")
+    st.caption(f"Data: {md_escape(c.name)} ({kind}) · content hash {c.short_hash} · filters: "
+               f"{md_escape(ctx.filters.describe())} · app version {__version__}")

@@ -13,7 +13,7 @@ from analysis.filters import Filters
 from analysis.report import build
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [str(ROOT / "pages" / f) for f in ("overview.py", "response.py", "rfs.py", "steroids.py", "safety.py", "data.py")]
+PAGES = [str(ROOT / "pages" / "views" / f) for f in ("overview.py", "response.py", "rfs.py", "steroids.py", "safety.py", "data.py")]
 T, C = "tacrolimus", "control"
 
 
@@ -91,7 +91,7 @@ def test_filter_change_updates_numbers():
     assert m["Best CRR · Tacrolimus + steroid"] == pct(itp["response"]["crr"][T]["rate"])
     assert "n = 261 of 318 patients · tacrolimus 120 · control 141" in texts(at)
     # The filter survives a page change and drives that page too.
-    at.switch_page(str(ROOT / "pages/response.py")).run()
+    at.switch_page(str(ROOT / "pages/views/response.py")).run()
     assert not at.exception
     table = at.dataframe[0].value
     crr = itp["response"]["crr"]
@@ -100,11 +100,11 @@ def test_filter_change_updates_numbers():
 
 def test_page_numbers_equal_report(report):
     at = app()
-    at.switch_page(str(ROOT / "pages/safety.py")).run()
+    at.switch_page(str(ROOT / "pages/views/safety.py")).run()
     rows = at.dataframe[0].value.set_index("Adverse events")
     sae = report["safety"]["steroid_related"]
     assert rows.loc["Steroid-related", "Tacrolimus + steroid"] == f"{sae[T]['events']}/{sae[T]['n']} ({pct(sae[T]['rate'])})"
-    at.switch_page(str(ROOT / "pages/rfs.py")).run()
+    at.switch_page(str(ROOT / "pages/views/rfs.py")).run()
     lm = at.dataframe[0].value
     s12 = report["relapse"]["rfs"]["at_12_months"][T]
     assert lm.loc["Tacrolimus + steroid", "RFS at 12 months (95% CI)"].startswith(pct(s12))
@@ -163,8 +163,25 @@ def test_filters_come_from_the_url():
 
 def test_data_page_offers_template_dictionary_and_downloads():
     at = app()
-    at.switch_page(str(ROOT / "pages/data.py")).run()
+    at.switch_page(str(ROOT / "pages/views/data.py")).run()
     assert not at.exception
     labels = [b.label for b in at.get("download_button")]
     assert any("template" in lbl for lbl in labels)
     assert {"Endpoints per patient (CSV)", "Report (JSON)", "Report (Markdown)"} <= set(labels)
+
+
+def test_cohort_text_is_shown_as_text_not_markdown(monkeypatch, tmp_path):
+    bad = tmp_path / "patients.csv"
+    bad.write_text("patient_id,arm\nA,![x](http://127.0.0.1:9/x.png) <b>bold</b>\n")
+    monkeypatch.setenv("COHORT_PATH", str(bad))
+    at = app()
+    assert not at.exception
+    cells = " ".join(at.table[0].value["problem"])
+    assert "\\!\\[x\\]\\(http\\:" in cells and "\\<b\\>" in cells  # escaped: rendered literally
+    assert "![x](" not in cells
+
+
+def test_markdown_escape():
+    from pages.common import md_escape
+    assert md_escape("**a** [b](c) <i>") == "\\*\\*a\\*\\* \\[b\\]\\(c\\) \\<i\\>"
+    assert md_escape("ITP 45") == "ITP 45"

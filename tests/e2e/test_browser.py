@@ -133,6 +133,23 @@ def test_filter_moves_n_and_the_km_figure_and_survives_a_reload(server, page):
     page.screenshot(path=str(SHOTS / "rfs-aiha-and-evans.png"), full_page=True)
 
 
+@pytest.mark.parametrize("path,title,count", [
+    ("/data", "Data", "n = 318 of 318 patients"),
+    ("/rfs?dx=ITP", "Relapse-free survival", "n = 261 of 318 patients"),
+    ("/steroids?dx=AIHA&sex=Female", "Steroid taper", "of 318 patients"),
+])
+def test_a_link_opens_that_view_in_a_new_session(server, browser, path, title, count):
+    """A shared link opens the same view with its filters, sidebar and all, in a fresh session."""
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = ctx.new_page()
+    pg.goto(server + path)
+    settle(pg)
+    assert pg.locator("h1").first.inner_text() == title
+    assert count in sidebar_count(pg)
+    assert pg.get_by_test_id("stException").count() == 0
+    ctx.close()
+
+
 def upload(page: Page, name: str, data: bytes, mime: str) -> None:
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files({"name": name, "mimeType": mime, "buffer": data})
     page.wait_for_timeout(1500)
@@ -151,6 +168,15 @@ def test_broken_upload_shows_the_problems_and_keeps_the_cohort(server, page):
     assert "n = 318 of 318 patients" in sidebar_count(page)
     assert page.get_by_test_id("stException").count() == 0
     page.screenshot(path=str(SHOTS / "data-broken-upload.png"), full_page=True)
+
+
+def test_html_and_markdown_in_cells_are_shown_as_text(server, page):
+    page.goto(server + "/data")
+    settle(page)
+    upload(page, "odd.csv", b"patient_id,arm\nA,![x](http://127.0.0.1:9/x.png) <b>bold</b> =SUM(A1)\n", "text/csv")
+    table = page.get_by_test_id("stTable")
+    expect(table.get_by_text("![x](http://127.0.0.1:9/x.png) <b>", exact=False).first).to_be_visible()
+    assert table.locator("img").count() == 0 and table.locator("b").count() == 0
 
 
 def test_valid_workbook_switches_the_app(server, page):

@@ -15,7 +15,7 @@ ctx = common.context()
 st.title("Data")
 c = ctx.cohort
 kind = "**synthetic — not real patients**" if c.synthetic else "department data"
-st.markdown(f"In use: **{c.name}** ({kind}) · {len(c.endpoints)} patients · content hash `{c.short_hash}`")
+st.markdown(f"In use: **{common.md_escape(c.name)}** ({kind}) · {len(c.endpoints)} patients · content hash `{c.short_hash}`")
 if st.session_state.get(common.UPLOADED) is not None:
     st.caption("This cohort was uploaded in this browser session. It is kept in memory only, never written to disk, "
                "and no other session can see it. Closing the tab discards it.")
@@ -25,7 +25,7 @@ if st.session_state.get(common.UPLOADED) is not None:
         st.rerun()
 if c.report.warnings:
     with st.expander(f"{len(c.report.warnings)} validation warning(s)"):
-        st.table(c.report.to_frame()[["severity", "table", "column", "rows", "problem"]].set_index("severity"))
+        common.problems_table(c.report)
 
 st.subheader("Use your own cohort")
 st.markdown("An `.xlsx` workbook with one sheet per table, a `.zip` of Parquet tables, or one Parquet/CSV file of "
@@ -43,9 +43,9 @@ if upload is not None and st.session_state.get("_upload_id") != upload.file_id:
 problems = st.session_state.get("_upload_problems")
 if problems:
     name, report = problems
-    st.error(f"{name} was not loaded: {len(report.errors)} problem(s) must be corrected first. "
+    st.error(f"{common.md_escape(name)} was not loaded: {len(report.errors)} problem(s) must be corrected first. "
              "The cohort in use has not changed.")
-    st.table(report.to_frame()[["severity", "table", "column", "rows", "problem"]].set_index("severity"))
+    common.problems_table(report)
 
 st.download_button("Download the template workbook (.xlsx)", template_workbook(common.configured_cohort().tables),
                    file_name="cohort-template.xlsx",

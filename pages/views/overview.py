@@ -19,7 +19,7 @@ if ctx.cohort.synthetic:
             "Ann Hematol 2022 (patient counts, sex and age); its effect sizes are assumptions. Load your own cohort on the "
             "Data page.")
 else:
-    st.info(f"Data in use: **{ctx.cohort.name}** ({len(ctx.cohort.endpoints)} patients).")
+    st.info(f"Data in use: **{common.md_escape(ctx.cohort.name)}** ({len(ctx.cohort.endpoints)} patients).")
 
 if common.arm_sizes_ok(ctx):
     r = ctx.results
