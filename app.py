@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.schema import CohortError
-from pages import common
+from pages.views import common
 
 st.set_page_config(page_title="Tacrolimus in autoimmune cytopenias", page_icon="🩸", layout="wide")
 

@@ -288,10 +288,10 @@ def landmark_table(landmarks: pd.DataFrame, value: str, header: str) -> pd.DataF
     return table
 
 
-def export_config(view: str, filters_text: str) -> dict:
-    """Plotly toolbar: PNG at 2× with a file name that says the view and the filters."""
+def export_config(view: str, filters_text: str, fmt: str = "png") -> dict:
+    """Plotly toolbar download: PNG at 2× (or SVG) with a file name that says the view and the filters."""
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{view}_{filters_text}").strip("_")
     while "__" in safe:
         safe = safe.replace("__", "_")
-    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": safe[:120]},
+    return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "scale": 2, "filename": safe[:120]},
             "modeBarButtonsToRemove": ["lasso2d", "select2d"]}

@@ -182,6 +182,6 @@ def test_cohort_text_is_shown_as_text_not_markdown(monkeypatch, tmp_path):
 
 
 def test_markdown_escape():
-    from pages.common import md_escape
+    from pages.views.common import md_escape
     assert md_escape("**a** [b](c) <i>") == "\\*\\*a\\*\\* \\[b\\]\\(c\\) \\<i\\>"
     assert md_escape("ITP 45") == "ITP 45"

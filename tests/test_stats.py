@@ -117,3 +117,10 @@ def test_landmark_table_text():
     assert list(t.index) == ["Tacrolimus + steroid", "Steroid alone"]
     assert t.loc["Steroid alone", "RFS at 12 months"] == "61.0% (52.2–68.7)"
     assert t.loc["Tacrolimus + steroid", "RFS at 12 months"] == "86.7%"
+
+
+def test_export_config_names_view_and_filters():
+    from analysis.plots import export_config
+    cfg = export_config("rfs", Filters(diagnosis=("ITP",), age_min=30).describe())
+    assert cfg["toImageButtonOptions"] == {"format": "png", "scale": 2, "filename": "rfs_ITP_age_30"}
+    assert export_config("rfs", "all patients", "svg")["toImageButtonOptions"]["format"] == "svg"

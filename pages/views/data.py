@@ -9,7 +9,7 @@ from analysis.cohort import from_bytes
 from analysis.report import build, endpoints_csv, endpoints_table, markdown
 from analysis.schema import CohortError
 from analysis.template import data_dictionary, template_workbook
-from pages import common
+from pages.views import common
 
 ctx = common.context()
 st.title("Data")

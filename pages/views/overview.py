@@ -5,7 +5,7 @@ import streamlit as st
 from analysis.baseline import table1_display
 from analysis.plots import format_p
 from analysis.schema import ARM_CONTROL, ARM_TACROLIMUS
-from pages import common
+from pages.views import common
 
 ctx = common.context()
 st.title("Tacrolimus + steroid vs steroid alone")

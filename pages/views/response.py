@@ -5,7 +5,7 @@ import streamlit as st
 
 from analysis import plots
 from analysis.criteria import AIHA_CONSENSUS, EVANS_COMPOSITE, IWG_2009
-from pages import common
+from pages.views import common
 
 ctx = common.context()
 st.title("Response")

@@ -6,7 +6,7 @@ import streamlit as st
 from analysis import plots
 from analysis.relapse import relapse
 from analysis.schema import DIAGNOSES
-from pages import common
+from pages.views import common
 
 ctx = common.context()
 st.title("Relapse-free survival")

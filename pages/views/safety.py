@@ -6,7 +6,7 @@ import streamlit as st
 from analysis import plots
 from analysis.safety import AE_FLAGS
 from analysis.schema import CURRENCY
-from pages import common
+from pages.views import common
 
 ctx = common.context()
 st.title("Safety & cost")

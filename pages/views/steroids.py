@@ -4,7 +4,7 @@ import streamlit as st
 
 from analysis import plots
 from analysis.steroids import course_sample, daily_dose_by_arm, trough_points
-from pages import common
+from pages.views import common
 
 ctx = common.context()
 st.title("Steroid taper")

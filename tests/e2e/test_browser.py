@@ -147,6 +147,7 @@ def test_a_link_opens_that_view_in_a_new_session(server, browser, path, title, c
     assert pg.locator("h1").first.inner_text() == title
     assert count in sidebar_count(pg)
     assert pg.get_by_test_id("stException").count() == 0
+    assert pg.get_by_text("Page not found").count() == 0
     ctx.close()
 
 

@@ -16,11 +16,10 @@ from analysis.plots import export_config
 from analysis.report import Results, compute
 from analysis.schema import ARM_CONTROL, ARM_LABELS, ARM_TACROLIMUS, DIAGNOSES, SEXES, SEX_LABELS
 
-# The views live one level down, in pages/views/. Streamlit treats every *.py directly in a pages/
-# folder next to the entry script as an old-style page and would run it *instead of* app.py when a
-# link such as /data is opened in a new session (no sidebar, no filters). Absolute paths also let
-# the pages resolve wherever the entry script runs from (AppTest runs a temporary copy).
-PAGES = Path(__file__).resolve().parent / "views"
+# The views live in pages/views/; pages/*.py are one-line entries that hand a link such as /rfs
+# over to app.py (see pages/rfs.py). Absolute paths let the views resolve wherever the entry
+# script runs from (AppTest runs a temporary copy).
+PAGES = Path(__file__).resolve().parent
 UPLOADED = "uploaded_cohort"  # session_state key: a cohort uploaded in this browser session only
 SMALL_ARM = 5
 
@@ -108,6 +107,9 @@ def sidebar_filters(cohort: Cohort) -> tuple[Filters, bool]:
         n_c = int((shown["arm"] == ARM_CONTROL).sum())
         st.markdown(f"**n = {len(shown)} of {len(e)} patients** · tacrolimus {n_t} · control {n_c}")
         st.button("Reset filters", on_click=_reset, args=((lo, hi),), width="stretch")
+        st.divider()
+        st.segmented_control("Figure download (camera icon on each figure)", ["PNG (2×)", "SVG"], default="PNG (2×)",
+                             key="export_format", required=True)
     return filters, not dx or not sex
 
 
@@ -146,7 +148,8 @@ def arm_sizes_ok(ctx: Context, what: str = "patients") -> bool:
 
 
 def chart(fig, view: str, ctx: Context) -> None:
-    st.plotly_chart(fig, width="stretch", config=export_config(view, ctx.filters.describe()))
+    fmt = "svg" if st.session_state.get("export_format") == "SVG" else "png"
+    st.plotly_chart(fig, width="stretch", config=export_config(view, ctx.filters.describe(), fmt))
 
 
 def footer(ctx: Context) -> None:
