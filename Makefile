@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 
-.PHONY: run test bench clean
+.PHONY: run test container-test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+# Builds the Dockerfile with podman on a local Debian base, runs it, checks it in Chromium, removes it.
+container-test: $(VENV)/.installed-dev
+	CONTAINER_TEST=1 $(BIN)/python -m pytest tests/container -p no:cacheprovider
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/derive.py

@@ -1,0 +1,117 @@
+"""The real Dockerfile, built with podman on a local Debian base and run: it becomes healthy, runs
+as a non-root user, holds no tests or .git, and serves the Overview in Chromium without an
+exception. Everything it starts is removed. Run with `make container-test` (CONTAINER_TEST=1);
+the recipe is in ../shared/TESTING.md (podman + runc; debootstrap because registries are out of
+reach)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = "localhost/debian-python:bookworm"
+IMAGE = "localhost/tacrolimus-dashboard:test"
+RUNC = ["--runtime", shutil.which("runc") or "/usr/sbin/runc"]
+
+if not os.environ.get("CONTAINER_TEST"):
+    pytest.skip("container test runs with `make container-test`", allow_module_level=True)
+for tool in ("podman", "debootstrap", "runc"):
+    if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+        pytest.fail(f"{tool} is missing: apt-get install podman runc debootstrap", pytrace=False)
+
+
+def sh(*args: str, timeout: int = 900, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), check=True, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def image():
+    if subprocess.run(["podman", "image", "exists", BASE]).returncode != 0:
+        with tempfile.TemporaryDirectory() as rootfs:
+            sh("debootstrap", "--variant=minbase", "--include=python3,python3-venv,python3-pip,ca-certificates",
+               "bookworm", rootfs, timeout=1200)
+            tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+            subprocess.run(["podman", "import", "-", BASE], stdin=tar.stdout, check=True, capture_output=True)
+            tar.wait()
+    certs = "/etc/ssl/certs/ca-certificates.crt"
+    volume = ["-v", f"{certs}:{certs}:ro"] if Path(certs).exists() else []
+    sh("podman", "build", "--format", "docker", "--isolation", "chroot", "--build-arg", f"BASE_IMAGE={BASE}",
+       *volume, "-t", IMAGE, str(ROOT), timeout=1800)
+    yield IMAGE
+    subprocess.run(["podman", "rmi", "-f", IMAGE], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def container(image):
+    port = free_port()
+    cid = sh("podman", *RUNC, "run", "-d", "--network", "host", "--ulimit", "nofile=4096:4096",
+             "--ulimit", "nproc=4096:4096", image, f"--server.port={port}").stdout.strip()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(1)
+        else:
+            logs = subprocess.run(["podman", "logs", cid], capture_output=True, text=True).stdout
+            raise AssertionError(f"the container did not become healthy in 90 s:\n{logs[-2000:]}")
+        yield cid, url
+    finally:
+        subprocess.run(["podman", *RUNC, "rm", "-f", cid], capture_output=True)
+
+
+def test_runs_as_non_root_with_only_the_app(container):
+    cid, _ = container
+    assert sh("podman", *RUNC, "exec", cid, "id", "-u").stdout.strip() == "10001"
+    listing = set(sh("podman", *RUNC, "exec", cid, "ls", "-A", "/app").stdout.split())
+    assert {"app.py", "analysis", "pages", "data", ".streamlit"} <= listing
+    assert not listing & {"tests", ".git", "bench", ".venv", "Makefile"}
+
+
+def test_health_check_is_declared(image):
+    import json
+
+    info = json.loads(sh("podman", "image", "inspect", image).stdout)[0]
+    health = json.dumps(info.get("Healthcheck") or info.get("HealthCheck") or info.get("Config", {}).get("Healthcheck") or {})
+    assert "_stcore/health" in health and "urllib" in health
+
+
+def test_overview_renders_in_chromium(container):
+    from playwright.sync_api import sync_playwright
+
+    _, url = container
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        pg = b.new_page(viewport={"width": 1440, "height": 1000})
+        pg.goto(url)
+        pg.wait_for_selector('[data-testid="stApp"]', timeout=60000)
+        pg.wait_for_timeout(500)
+        pg.wait_for_selector('[data-test-script-state="notRunning"]', timeout=60000)
+        pg.wait_for_timeout(1500)
+        assert pg.locator("h1").first.inner_text() == "Tacrolimus + steroid vs steroid alone"
+        assert pg.get_by_test_id("stException").count() == 0
+        assert "n = 318 of 318 patients" in pg.get_by_test_id("stSidebar").inner_text()
+        shots = ROOT / "artifacts" / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(shots / "container-overview.png"), full_page=True)
+        b.close()
