@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from browser_support import free_port, launch, settle, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "localhost/debian-python:bookworm"
@@ -31,12 +30,6 @@ for tool in ("podman", "debootstrap", "runc"):
 
 def sh(*args: str, timeout: int = 900, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), check=True, capture_output=True, text=True, timeout=timeout, **kw)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +56,7 @@ def container(image):
              "--ulimit", "nproc=4096:4096", image, f"--server.port={port}").stdout.strip()
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(1)
-        else:
+        if not wait_healthy(url, 90):
             logs = subprocess.run(["podman", "logs", cid], capture_output=True, text=True).stdout
             raise AssertionError(f"the container did not become healthy in 90 s:\n{logs[-2000:]}")
         yield cid, url
@@ -99,15 +85,10 @@ def test_overview_renders_in_chromium(container):
 
     _, url = container
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        b = launch(p)
         pg = b.new_page(viewport={"width": 1440, "height": 1000})
         pg.goto(url)
-        pg.wait_for_selector('[data-testid="stApp"]', timeout=60000)
-        pg.wait_for_timeout(500)
-        pg.wait_for_selector('[data-test-script-state="notRunning"]', timeout=60000)
-        pg.wait_for_timeout(1500)
+        settle(pg)
         assert pg.locator("h1").first.inner_text() == "Tacrolimus + steroid vs steroid alone"
         assert pg.get_by_test_id("stException").count() == 0
         assert "n = 318 of 318 patients" in pg.get_by_test_id("stSidebar").inner_text()

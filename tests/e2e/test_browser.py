@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+from browser_support import CHROMIUM  # noqa: E402
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -28,13 +25,9 @@ if not Path(CHROMIUM).exists():
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
+from browser_support import free_port, launch, settle, wait_healthy  # noqa: E402
+
 PAGES = ["Overview", "Response", "Relapse-free survival", "Steroid taper", "Safety & cost", "Data"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +40,7 @@ def server():
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    if not wait_healthy(url, 60):
         proc.kill()
         raise RuntimeError("the app did not become healthy within 60 s")
     yield url
@@ -68,9 +54,7 @@ def server():
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        b = launch(p)
         yield b
         b.close()
 
@@ -81,13 +65,6 @@ def page(browser) -> Page:
     pg = ctx.new_page()
     yield pg
     ctx.close()
-
-
-def settle(pg: Page) -> None:
-    pg.wait_for_selector('[data-testid="stApp"]', timeout=60000)
-    pg.wait_for_timeout(500)
-    pg.wait_for_selector('[data-test-script-state="notRunning"]', timeout=60000)
-    pg.wait_for_timeout(1200)
 
 
 def sidebar_count(pg: Page) -> str:
