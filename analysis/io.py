@@ -54,6 +54,8 @@ def _number_rows(df: pd.DataFrame) -> pd.DataFrame:
 def _read_csv(data: bytes, label: str) -> pd.DataFrame:
     if not data.strip():
         raise CohortError.single(f"{label} is empty.")
+    if b"\x00" in data[:65536]:
+        raise CohortError.single(f"{label} is not a CSV text file (it contains binary data).")
     try:
         text_head = data[:65536].decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -65,8 +67,6 @@ def _read_csv(data: bytes, label: str) -> pd.DataFrame:
             raise CohortError.single(
                 f"{label} is not UTF-8 text. In Excel choose 'Save As' → 'CSV UTF-8 (comma delimited)'."
             ) from None
-    if "\x00" in text_head:
-        raise CohortError.single(f"{label} is not a CSV text file (it contains binary data).")
     first = text_head.splitlines()[0] if text_head.splitlines() else ""
     sep = max([",", ";", "\t"], key=first.count)
     try:
