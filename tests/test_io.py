@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -12,28 +10,13 @@ import pytest
 from analysis import cohort as cohort_mod
 from analysis.io import read_cohort, read_cohort_bytes
 from analysis.schema import CohortError
+from files import xlsx_bytes, zip_bytes
 
 SHIPPED = cohort_mod.DEFAULT_COHORT
 
 
 def shipped_frames() -> dict[str, pd.DataFrame]:
     return {f.stem: pd.read_parquet(f) for f in sorted(SHIPPED.glob("*.parquet"))}
-
-
-def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
-        for name, df in sheets.items():
-            df.to_excel(xw, sheet_name=name, index=False)
-    return buf.getvalue()
-
-
-def zip_bytes(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def test_folder_of_parquet(shipped):

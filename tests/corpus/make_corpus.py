@@ -9,15 +9,16 @@ from __future__ import annotations
 import csv
 import io
 import sys
-import zipfile
 from pathlib import Path
 
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE.parent))
 
 from analysis.cohort import DEFAULT_COHORT  # noqa: E402
+from files import xlsx_bytes as xlsx, zip_bytes as zipped  # noqa: E402
 
 SHIPPED = {f.stem: pd.read_parquet(f) for f in sorted(DEFAULT_COHORT.glob("*.parquet"))}
 GOOD = "patient_id,arm,diagnosis,sex,age,treatment_start,last_follow_up,best_response\n"
@@ -28,25 +29,9 @@ def csv_bytes(text: str) -> bytes:
     return text.encode("utf-8")
 
 
-def xlsx(sheets: dict[str, pd.DataFrame]) -> bytes:
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
-        for name, df in sheets.items():
-            df.to_excel(xw, sheet_name=name, index=False)
-    return buf.getvalue()
-
-
 def parquet(df: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
-    return buf.getvalue()
-
-
-def zipped(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
     return buf.getvalue()
 
 
