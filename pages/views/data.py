@@ -47,7 +47,7 @@ if problems:
              "The cohort in use has not changed.")
     common.problems_table(report)
 
-st.download_button("Download the template workbook (.xlsx)", template_workbook(common.configured_cohort().tables),
+st.download_button("Download the template workbook (.xlsx)", common.memo(ctx, "template", lambda: template_workbook(common.configured_cohort().tables)),
                    file_name="cohort-template.xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 with st.expander("Data dictionary"):
