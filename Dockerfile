@@ -32,6 +32,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python3", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).read() == b'ok' else 1)"]
 ENTRYPOINT ["streamlit", "run", "app.py", \
     "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true", \
-    "--browser.gatherUsageStats=false", "--client.showErrorDetails=none", "--client.toolbarMode=viewer", \
+    "--browser.gatherUsageStats=false", "--browser.serverAddress=localhost", "--client.showErrorDetails=none", "--client.toolbarMode=viewer", \
     "--server.enableXsrfProtection=true", "--server.enableCORS=true", "--server.fileWatcherType=none", \
     "--server.maxUploadSize=50"]

@@ -8,6 +8,7 @@ from analysis.schema import CohortError
 from pages.views import common
 
 st.set_page_config(page_title="Tacrolimus in autoimmune cytopenias", page_icon="🩸", layout="wide")
+common.require_login()  # off unless DASHBOARD_LOGIN=on
 
 try:
     cohort = common.active_cohort()

@@ -22,6 +22,8 @@ from analysis.schema import ARM_CONTROL, ARM_LABELS, ARM_TACROLIMUS, DIAGNOSES, 
 PAGES = Path(__file__).resolve().parent
 UPLOADED = "uploaded_cohort"  # session_state key: a cohort uploaded in this browser session only
 SMALL_ARM = 5
+LOGIN_SETTING = "DASHBOARD_LOGIN"  # environment: "on" requires sign-in (st.login); off by default
+AUTH_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url")
 
 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=")
@@ -38,6 +40,42 @@ def problems_table(report) -> None:
     """Every problem of a validation report as a table, cohort text escaped."""
     frame = report.to_frame()[["severity", "table", "column", "rows", "problem"]]
     st.table(frame.map(md_escape).set_index("severity"))
+
+
+def login_required() -> bool:
+    """DASHBOARD_LOGIN: "on" or "off" (default). Anything else is refused by require_login()."""
+    return os.environ.get(LOGIN_SETTING, "off").strip().lower() == "on"
+
+
+def require_login() -> None:
+    """With DASHBOARD_LOGIN=on, show nothing of the cohort until the user has signed in with the
+    hospital's OpenID Connect provider (Streamlit's st.login, configured in the [auth] section of
+    .streamlit/secrets.toml). Fails closed: a bad setting or missing [auth] stops the app with a
+    sentence saying what to fix."""
+    setting = os.environ.get(LOGIN_SETTING, "off").strip().lower()
+    if setting not in ("on", "off"):
+        st.error(f"{LOGIN_SETTING} is set to “{md_escape(setting)}”: use on (sign-in required) or off.")
+        st.stop()
+    if setting == "off":
+        return
+    try:
+        auth = dict(st.secrets.get("auth", {}))
+    except Exception:  # no or unreadable secrets.toml: Streamlit raises its own error types here
+        auth = {}
+    missing = [k for k in AUTH_KEYS if not auth.get(k)]
+    if missing:
+        st.error(f"Sign-in is switched on ({LOGIN_SETTING}=on) but the [auth] section of .streamlit/secrets.toml "
+                 f"lacks {', '.join(missing)}. Add them (see the README, “Sign-in”) or set {LOGIN_SETTING}=off.")
+        st.stop()
+    if not st.user.is_logged_in:
+        st.title("Tacrolimus + steroid vs steroid alone")
+        st.markdown("This dashboard holds patient data. Sign in with your hospital account to continue.")
+        st.button("Sign in", on_click=st.login, type="primary")
+        st.stop()
+    with st.sidebar:
+        who = st.user.get("email") or st.user.get("name") or "signed in"
+        st.caption(f"Signed in as {md_escape(who)}")
+        st.button("Sign out", on_click=st.logout)
 
 
 def _fingerprint(path: Path) -> str:
@@ -169,3 +207,34 @@ def footer(ctx: Context) -> None:
     kind = "synthetic data, not real patients" if c.synthetic else "department data"
     st.caption(f"Data: {md_escape(c.name)} ({kind}) · content hash {c.short_hash} · filters: "
                f"{md_escape(ctx.filters.describe())} · app version {__version__}")
+
+
+# What a department's IT checks before patient data goes in, read from this server process as it
+# runs (config file, environment and command line merged), so a deployment can be verified from
+# the browser. tests/hardening.py reads this table from a running server and a running container.
+DEPLOYMENT_SETTINGS = (
+    ("browser.gatherUsageStats", "usage statistics sent from each browser"),
+    ("browser.serverAddress", "address printed at start; set, so Streamlit does not look up a public IP"),
+    ("client.showErrorDetails", "error details shown in the browser"),
+    ("client.toolbarMode", "toolbar"),
+    ("server.enableXsrfProtection", "XSRF protection"),
+    ("server.enableCORS", "cross-origin requests and WebSockets refused"),
+    ("server.maxUploadSize", "upload limit (MB)"),
+    ("server.fileWatcherType", "file watcher"),
+    ("server.allowedHosts", "host names accepted (empty: any)"),
+)
+
+
+def deployment_settings() -> None:
+    from streamlit import config
+
+    def shown(value: object) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, list):
+            return ", ".join(map(str, value)) or "(empty)"
+        return str(value)
+
+    rows = [f"| {key} | {meaning} | {md_escape(shown(config.get_option(key)))} |" for key, meaning in DEPLOYMENT_SETTINGS]
+    rows.append(f"| DASHBOARD_LOGIN | sign-in required (OpenID Connect) | {'on' if login_required() else 'off'} |")
+    st.markdown("| setting | meaning | in effect |\n|---|---|---|\n" + "\n".join(rows))

@@ -62,3 +62,7 @@ cols[0].download_button("Endpoints per patient (CSV)", endpoints_csv(endpoints_t
 cols[1].download_button("Report (JSON)", json.dumps(report, indent=2, ensure_ascii=False), file_name="report.json",
                         mime="application/json")
 cols[2].download_button("Report (Markdown)", markdown(report), file_name="report.md", mime="text/markdown")
+
+with st.expander("Deployment settings in effect (for IT)"):
+    st.caption("Read from this server as it runs. The README says what each protects and how to change it.")
+    common.deployment_settings()

@@ -1,8 +1,8 @@
 """The real Dockerfile, built with podman on a local Debian base and run: it becomes healthy, runs
-as a non-root user, holds no tests or .git, and serves the Overview in Chromium without an
-exception. Everything it starts is removed. Run with `make container-test` (CONTAINER_TEST=1);
-the recipe is in ../shared/TESTING.md (podman + runc; debootstrap because registries are out of
-reach)."""
+as a non-root user, holds no tests or .git, has the hardened settings in effect (tests/hardening.py)
+and serves the Overview in Chromium without an exception. Everything it starts is removed. Run with
+`make container-test` (CONTAINER_TEST=1); the recipe is in ../shared/TESTING.md (podman + runc;
+debootstrap because registries are out of reach)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import hardening
 from browser_support import free_port, launch, settle, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +71,14 @@ def test_runs_as_non_root_with_only_the_app(container):
     listing = set(sh("podman", *RUNC, "exec", cid, "ls", "-A", "/app").stdout.split())
     assert {"app.py", "analysis", "pages", "data", ".streamlit"} <= listing
     assert not listing & {"tests", ".git", "bench", ".venv", "Makefile"}
+
+
+def test_hardened_settings_in_effect(container):
+    """The entry point's flags as the running container applies them (tests/hardening.py)."""
+    cid, url = container
+    logs = subprocess.run(["podman", "logs", cid], capture_output=True, text=True)
+    assert hardening.startup_problems(logs.stdout + logs.stderr) == []
+    assert hardening.problems(url) == []
 
 
 def test_health_check_is_declared(image):

@@ -1,0 +1,175 @@
+"""A client that speaks Streamlit's own WebSocket protocol, as the browser does: one `Session` is one
+browser tab. It asks for the health endpoint (where the server sets the XSRF cookie), opens
+`/_stcore/stream`, sends `BackMsg` rerun requests (page, widget values) and reads `ForwardMsg`s until
+the script run finishes.
+
+Used by the configuration test (what the running server tells a browser) and by
+`bench/load.py` (many concurrent sessions). Written against `streamlit.proto`; no browser, so fifty
+sessions cost the client little and the figures measure the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlparse
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from websockets.asyncio.client import connect
+
+XSRF_COOKIE = "_streamlit_xsrf"
+FINISHED = ForwardMsg.ScriptFinishedStatus.Name
+
+
+@dataclass
+class Widget:
+    kind: str  # "multiselect", "slider", …
+    id: str
+    label: str
+    options: list[str] = field(default_factory=list)
+    query_param_key: str = ""  # set when the widget is bound to the URL (bind="query-params")
+
+
+@dataclass
+class Run:
+    """What one script run sent to the browser."""
+
+    seconds: float = 0.0
+    status: str = ""
+    elements: list = field(default_factory=list)  # Element protos, in arrival order
+    new_session: object | None = None
+    navigation: object | None = None
+    page_not_found: bool = False
+
+    def of(self, kind: str) -> list:
+        return [getattr(e, kind) for e in self.elements if e.WhichOneof("type") == kind]
+
+    @property
+    def exceptions(self) -> list:
+        return self.of("exception")
+
+    @property
+    def text(self) -> str:
+        """Every Markdown, heading and alert body, to look for a sentence."""
+        parts = [m.body for m in self.of("markdown")] + [h.body for h in self.of("heading")]
+        parts += [a.body for a in self.of("alert")]
+        return "\n".join(parts)
+
+
+def xsrf_cookie(url: str, timeout: float = 30) -> str | None:
+    """GET the health endpoint, as the browser's first request does; the server sets the XSRF
+    cookie there."""
+    with urllib.request.urlopen(url + "/_stcore/health", timeout=timeout) as resp:
+        for header in resp.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            if name.strip() == XSRF_COOKIE:
+                return rest.split(";", 1)[0]
+    return None
+
+
+class Session:
+    """One tab: `await Session.open(url)`, then `await s.run(...)` as often as needed, `await s.close()`."""
+
+    def __init__(self, ws, url: str) -> None:
+        self.ws = ws
+        self.url = url
+        self.widgets: dict[str, Widget] = {}  # by label
+        self.pages: dict[str, str] = {}  # url path ("" for the default page) → page_script_hash
+        self.page_hash = ""
+        self.values: dict[str, WidgetState] = {}  # by widget id: what this tab has set
+        self.query: dict[str, list[str]] = {}  # the URL's query parameters, as the browser keeps them
+
+    @classmethod
+    async def open(cls, url: str, origin: str | None = None, timeout: float = 60) -> Session:
+        cookie = await asyncio.to_thread(xsrf_cookie, url)
+        host = urlparse(url).netloc
+        headers = {"Origin": origin or f"http://{host}"}
+        protocols = ["streamlit"]
+        if cookie:
+            headers["Cookie"] = f"{XSRF_COOKIE}={cookie}"
+            protocols.append(cookie)
+        ws_url = "ws://" + host + urlparse(url).path.rstrip("/") + "/_stcore/stream"
+        ws = await connect(ws_url, additional_headers=headers, subprotocols=protocols, max_size=None,
+                           open_timeout=timeout)
+        return cls(ws, url)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+    def set(self, label: str, value) -> None:
+        """Set a widget (by its label) as a user would; sent with the next run."""
+        w = self.widgets[label]
+        state = WidgetState(id=w.id)
+        if w.kind in ("multiselect", "button_group"):
+            state.string_array_value.data.extend(value)
+        elif w.kind == "slider":
+            state.double_array_value.data.extend(float(v) for v in value)
+        else:
+            raise ValueError(f"setting a {w.kind} is not supported by this client")
+        self.values[w.id] = state
+        if w.query_param_key:
+            # The browser writes a bound widget's value into the URL and sends it with the rerun.
+            # The server reads bound widgets from there: their ids can change between the first
+            # run of a session and the next, so the id alone is not enough.
+            self.query[w.query_param_key] = [_url_value(v) for v in value]
+
+    async def run(self, page: str | None = None, query_string: str | None = None, timeout: float = 120) -> Run:
+        """Ask for a script run (on `page`, a URL path such as "rfs", or the current page) and read
+        what comes back until the run finishes. The query string defaults to the bound widgets'."""
+        if page is not None:
+            self.page_hash = self.pages[page]
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = urlencode(self.query, doseq=True) if query_string is None else query_string
+        cs.page_script_hash = self.page_hash
+        cs.widget_states.widgets.extend(self.values.values())
+        start = time.perf_counter()
+        await self.ws.send(msg.SerializeToString())
+        run = Run()
+        async with asyncio.timeout(timeout):
+            while True:
+                fm = ForwardMsg()
+                fm.ParseFromString(await self.ws.recv())
+                kind = fm.WhichOneof("type")
+                if kind == "new_session":
+                    run.new_session = fm.new_session
+                    run.elements.clear()
+                elif kind == "navigation":
+                    run.navigation = fm.navigation
+                    for p in fm.navigation.app_pages:
+                        self.pages[p.url_pathname] = p.page_script_hash
+                        if p.is_default:
+                            self.pages.setdefault("", p.page_script_hash)
+                    self.page_hash = fm.navigation.page_script_hash or self.page_hash
+                elif kind == "page_not_found":
+                    run.page_not_found = True
+                elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                    el = fm.delta.new_element
+                    run.elements.append(el)
+                    self._remember(el)
+                elif kind == "script_finished":
+                    status = FINISHED(fm.script_finished)
+                    if status == "FINISHED_EARLY_FOR_RERUN":
+                        continue
+                    run.status = status
+                    break
+        run.seconds = time.perf_counter() - start
+        return run
+
+    def _remember(self, el) -> None:
+        kind = el.WhichOneof("type")
+        if kind in ("multiselect", "slider", "button_group", "file_uploader"):
+            w = getattr(el, kind)
+            options = list(getattr(w, "options", []))
+            if kind == "button_group":
+                options = [o.content for o in w.options]
+            label = getattr(w, "label", "") or w.id
+            self.widgets[label] = Widget(kind, w.id, label, options, getattr(w, "query_param_key", ""))
+
+
+def _url_value(v) -> str:
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)

@@ -1,0 +1,115 @@
+"""The settings in effect in a running app, started the way `make run` starts it (only the port on
+the command line, so `.streamlit/config.toml` decides), read over Streamlit's WebSocket protocol and
+HTTP: telemetry off, viewer toolbar, no error details, XSRF and CORS on, 50 MB uploads, no file
+watcher, no public-IP lookup at start. A second server started with those settings undone shows
+that the checks catch each regression. The container test runs the same checks on the image."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+import hardening
+from browser_support import free_port, wait_healthy
+from st_client import Session
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_FILES = ("app.py", "analysis", "pages", "data", ".streamlit")
+
+
+def _serve(app_dir: Path, log: Path, *flags: str):
+    port = free_port()
+    env = {**os.environ, "COHORT_PATH": ""}
+    env.pop("DASHBOARD_LOGIN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), *flags],
+                            cwd=app_dir, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    if not wait_healthy(url, 60):
+        proc.kill()
+        raise RuntimeError(f"the app did not become healthy in 60 s:\n{log.read_text()[-2000:]}")
+    return proc, url
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def app_copy(tmp_path_factory) -> Path:
+    """The app's files in a folder of their own, so the file-watcher test may edit app.py."""
+    d = tmp_path_factory.mktemp("app")
+    for name in APP_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, d / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, d / name)
+    return d
+
+
+@pytest.fixture(scope="module")
+def served(app_copy):
+    log = app_copy / "server.log"
+    proc, url = _serve(app_copy, log)
+    yield url, log
+    _stop(proc)
+
+
+def test_settings_in_effect_are_the_hardened_ones(served):
+    url, log = served
+    time.sleep(1)  # the start-up banner is printed just after the health endpoint answers
+    assert hardening.startup_problems(log.read_text()) == []
+    assert hardening.problems(url) == []
+
+
+def test_editing_the_app_on_disk_does_not_reach_open_sessions(served, app_copy):
+    """fileWatcherType = none: no watcher, so an edited script is neither noticed nor rerun."""
+    url, _ = served
+
+    async def events_after_edit() -> list[str]:
+        s = await Session.open(url)
+        await s.run()
+        app = app_copy / "app.py"
+        app.write_text(app.read_text() + "\n# edited while a session is open\n")
+        seen = []
+        try:
+            async with asyncio.timeout(4):
+                while True:
+                    fm = ForwardMsg()
+                    fm.ParseFromString(await s.ws.recv())
+                    if fm.WhichOneof("type") == "session_event":
+                        seen.append(fm.session_event.WhichOneof("type"))
+        except TimeoutError:
+            pass
+        await s.close()
+        return seen
+
+    assert asyncio.run(events_after_edit()) == []
+
+
+def test_the_checks_catch_a_server_with_the_settings_undone(app_copy, tmp_path):
+    proc, url = _serve(app_copy, tmp_path / "log",
+                       "--browser.gatherUsageStats", "true", "--client.toolbarMode", "developer",
+                       "--client.showErrorDetails", "full", "--server.enableXsrfProtection", "false",
+                       "--server.enableCORS", "false", "--server.maxUploadSize", "200",
+                       "--server.fileWatcherType", "poll")
+    try:
+        found = "\n".join(hardening.problems(url))
+    finally:
+        _stop(proc)
+    for what in ("usage statistics", "toolbar mode", "client.showErrorDetails", "server.enableXsrfProtection",
+                 "server.enableCORS", "server.maxUploadSize", "server.fileWatcherType", "allows [200] MB",
+                 "without the XSRF token", "foreign origin is allowed", "WebSocket session from"):
+        assert what in found, f"{what!r} not reported:\n{found}"
