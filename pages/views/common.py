@@ -116,18 +116,6 @@ def results(cohort: Cohort, filters: Filters) -> Results:
     return _shared_results(cohort.sha256, filters, cohort)
 
 
-def memo(ctx: "Context", name: str, fn):
-    """A per-session memo of derived results for the current cohort and filters (bounded), so a
-    rerun that changes no filter (a toggle, a download) does not rebuild them."""
-    cache = st.session_state.setdefault("_memo", {})
-    key = (name, ctx.cohort.sha256, ctx.filters)
-    if key not in cache:
-        if len(cache) >= 32:
-            cache.pop(next(iter(cache)))
-        cache[key] = fn()
-    return cache[key]
-
-
 def _reset(age_range: tuple[int, int]) -> None:
     st.session_state["dx"] = list(DIAGNOSES)
     st.session_state["sex"] = list(SEXES)

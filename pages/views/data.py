@@ -47,21 +47,24 @@ if problems:
              "The cohort in use has not changed.")
     common.problems_table(report)
 
-st.download_button("Download the template workbook (.xlsx)", common.memo(ctx, "template", lambda: template_workbook(common.configured_cohort().tables)),
-                   file_name="cohort-template.xlsx",
+# Downloads are built when clicked (a callable), not on every render of this page, and a click
+# does not rerun the page.
+configured = common.configured_cohort()
+st.download_button("Download the template workbook (.xlsx)", lambda: template_workbook(configured.tables),
+                   file_name="cohort-template.xlsx", on_click="ignore",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 with st.expander("Data dictionary"):
     st.dataframe(data_dictionary(), hide_index=True, width="stretch")
 
 st.subheader("Downloads for the current filters")
 st.caption(f"Filters: {ctx.filters.describe()}.")
-report = build(c, ctx.filters, ctx.results)
 cols = st.columns(3)
-cols[0].download_button("Endpoints per patient (CSV)", endpoints_csv(endpoints_table(c, ctx.filters)),
-                        file_name="endpoints.csv", mime="text/csv")
-cols[1].download_button("Report (JSON)", json.dumps(report, indent=2, ensure_ascii=False), file_name="report.json",
-                        mime="application/json")
-cols[2].download_button("Report (Markdown)", markdown(report), file_name="report.md", mime="text/markdown")
+cols[0].download_button("Endpoints per patient (CSV)", lambda: endpoints_csv(endpoints_table(c, ctx.filters)),
+                        file_name="endpoints.csv", mime="text/csv", on_click="ignore")
+cols[1].download_button("Report (JSON)", lambda: json.dumps(build(c, ctx.filters, ctx.results), indent=2, ensure_ascii=False),
+                        file_name="report.json", mime="application/json", on_click="ignore")
+cols[2].download_button("Report (Markdown)", lambda: markdown(build(c, ctx.filters, ctx.results)), file_name="report.md",
+                        mime="text/markdown", on_click="ignore")
 
 with st.expander("Deployment settings in effect (for IT)"):
     st.caption("Read from this server as it runs. The README says what each protects and how to change it.")

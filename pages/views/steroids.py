@@ -3,7 +3,7 @@
 import streamlit as st
 
 from analysis import plots
-from analysis.steroids import course_sample, daily_dose_by_arm, trough_points
+from analysis.steroids import course_sample, trough_points
 from pages.views import common
 
 ctx = common.context()
@@ -11,7 +11,7 @@ st.title("Steroid taper")
 if common.arm_sizes_ok(ctx):
     p, s = ctx.results.patients, ctx.results.steroids
     show_courses = st.toggle("Show individual courses (a random sample of 25 per arm)", value=False, key="courses")
-    curve = common.memo(ctx, "dose_curve", lambda: daily_dose_by_arm(p, ctx.cohort.steroid_segments))
+    curve = ctx.results.dose_curve
     courses = course_sample(p, ctx.cohort.steroid_segments) if show_courses else None
     common.chart(plots.dose_curve(curve, "Daily prednisone-equivalent dose: median and IQR of patients still followed",
                                   courses=courses), "steroid_dose", ctx)

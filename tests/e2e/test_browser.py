@@ -178,3 +178,31 @@ def test_valid_workbook_switches_the_app(server, page):
     settle(page)
     expect(page.get_by_text("Data in use: department")).to_be_visible()
     page.screenshot(path=str(SHOTS / "overview-uploaded.png"), full_page=True)
+
+
+def test_downloads_are_built_on_click_for_the_filters_in_use(server, page):
+    """The Data page's downloads are built when clicked: the report carries the page's filters and
+    numbers, the endpoints CSV has the filtered patients, the template is a workbook."""
+    import json
+
+    from openpyxl import load_workbook
+
+    page.goto(server + "/data?dx=ITP&sex=Female")
+    settle(page)
+    count = sidebar_count(page)
+
+    def download(label: str) -> bytes:
+        with page.expect_download(timeout=60000) as info:
+            page.get_by_role("button", name=label).click()
+        return Path(info.value.path()).read_bytes()
+
+    report = json.loads(download("Report (JSON)"))
+    assert report["filters"]["diagnosis"] == ["ITP"] and report["filters"]["sex"] == ["F"]
+    n = sum(report["n"].values())
+    assert f"n = {n} of 318 patients" in count
+    endpoints = pd.read_csv(io.BytesIO(download("Endpoints per patient (CSV)")))
+    assert len(endpoints) == n and set(endpoints["diagnosis"]) == {"ITP"} and set(endpoints["sex"]) == {"F"}
+    assert download("Report (Markdown)").decode().lstrip().startswith("#")
+    wb = load_workbook(io.BytesIO(download("Download the template workbook (.xlsx)")))
+    assert "patients" in wb.sheetnames
+    assert page.get_by_test_id("stException").count() == 0
