@@ -7,12 +7,17 @@ Prints sessions, page loads, errors, p50/p95/max time to a rendered page (reques
 element of the page received and the script run finished) and the server's peak memory (VmHWM of
 the server process, which this script starts unless --url is given).
 
+With --browser, one Chromium tab (Debian's, through Playwright) also switches pages while the
+sessions run, and its time from click to every figure drawn is printed apart: what a person at
+the screen waits for, browser rendering included.
+
 Every answer is checked: the run finished, no exception element, the page asked for was served,
 and the sidebar's "n = X of N patients" equals the count for that session's own filters computed
 here from the cohort. A session shown another session's selection counts as an error.
 
     python bench/load.py --sessions 10 --seconds 60
     python bench/load.py --sessions 50 --seconds 60
+    python bench/load.py --sessions 50 --seconds 60 --think 5 --browser
     python bench/load.py --url http://host:8501 --sessions 20     # a server already running
 
 Aim (issue 5): 50 sessions, no errors, p95 under 3 s for the shipped cohort on a 2-core machine.
@@ -29,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +52,18 @@ from st_client import Session  # noqa: E402
 PAGES = ("", "response", "rfs", "steroids", "safety", "data")  # URL paths; "" is the Overview
 COUNT = re.compile(r"n = (\d+) of (\d+) patients")
 LABEL_DX, LABEL_AGE, LABEL_SEX = "Diagnosis", "Age at treatment start (years)", "Sex"
+
+
+# Sidebar link → the page's title (h1).
+NAV = {"Overview": "Tacrolimus + steroid vs steroid alone", "Response": "Response",
+       "Relapse-free survival": "Relapse-free survival", "Steroid taper": "Steroid taper",
+       "Safety & cost": "Safety & cost", "Data": "Data"}
+DRAWN = """(title) => {
+  const h1 = document.querySelector('h1');
+  const state = document.querySelector('[data-test-script-state]');
+  if (!h1 || h1.innerText.trim() !== title || !state || state.dataset.testScriptState !== 'notRunning') return false;
+  return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'));
+}"""
 
 
 @dataclass
@@ -118,6 +136,45 @@ def check(run, page: str, expected: int, s: Session) -> str:
     return ""
 
 
+def browser_tab(url: str, deadline: float, think: float, tally: Tally) -> None:
+    """One real tab: open the app, then click sidebar links until the deadline; time each click
+    to the new page's title with the script finished and every Plotly figure drawn."""
+    from playwright.sync_api import sync_playwright
+
+    from browser_support import launch
+
+    rng = random.Random(7)
+    try:
+        with sync_playwright() as p:
+            b = launch(p)
+            pg = b.new_page(viewport={"width": 1440, "height": 1000})
+            start = time.monotonic()
+            pg.goto(url)
+            pg.wait_for_function(DRAWN, arg=NAV["Overview"], timeout=120000)
+            tally.times.append(time.monotonic() - start)
+            current = "Overview"
+            while time.monotonic() < deadline:
+                time.sleep(think * rng.uniform(0.5, 1.5))
+                current = rng.choice([t for t in NAV if t != current])
+                start = time.monotonic()
+                pg.get_by_test_id("stSidebarNavLink").filter(has_text=current).first.click()
+                pg.wait_for_function(DRAWN, arg=NAV[current], timeout=120000)
+                tally.times.append(time.monotonic() - start)
+                if pg.get_by_test_id("stException").count():
+                    tally.errors.append(f"browser tab, {current}: exception shown")
+            b.close()
+    except Exception as err:
+        tally.errors.append(f"browser tab: {type(err).__name__}: {str(err).splitlines()[0]}")
+
+
+def summary(times: list[float]) -> str:
+    t = sorted(times)
+    if not t:
+        return "no page loads"
+    q = statistics.quantiles(t, n=100, method="inclusive") if len(t) > 1 else t * 99
+    return f"p50 {1000 * q[49]:.0f} ms · p95 {1000 * q[94]:.0f} ms · max {1000 * t[-1]:.0f} ms"
+
+
 def peak_rss_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -161,6 +218,7 @@ def main() -> None:
     ap.add_argument("--ramp", type=float, default=5, help="sessions arrive evenly over this many seconds")
     ap.add_argument("--think", type=float, default=1.0, help="mean pause between a session's actions (s)")
     ap.add_argument("--url", help="a running server (default: start one here on the shipped cohort)")
+    ap.add_argument("--browser", action="store_true", help="also time page switches in one Chromium tab")
     args = ap.parse_args()
 
     endpoints = load(DEFAULT_COHORT).endpoints
@@ -170,9 +228,17 @@ def main() -> None:
         proc, url = start_server()
         # One session first, as after any restart, so the cohort is loaded before the crowd comes.
         asyncio.run(main_async(url, 1, 0, 0, args.think, endpoints))
+    tab = Tally()
     try:
         t0 = time.monotonic()
+        tab_thread = None
+        if args.browser:
+            tab_thread = threading.Thread(target=browser_tab, daemon=True,
+                                          args=(url, t0 + args.ramp + args.seconds, args.think, tab))
+            tab_thread.start()
         tally = asyncio.run(main_async(url, args.sessions, args.seconds, args.ramp, args.think, endpoints))
+        if tab_thread:
+            tab_thread.join(timeout=180)
         wall = time.monotonic() - t0
         peak = peak_rss_mib(proc.pid) if proc else None
         client_cpu = time.process_time()
@@ -181,17 +247,18 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=20)
 
-    t = sorted(tally.times)
-    q = statistics.quantiles(t, n=100, method="inclusive") if len(t) > 1 else t * 99
+    t = tally.times
     print(f"machine: {os.cpu_count()} cores · server: {url} · shipped cohort ({len(endpoints)} patients)")
     print(f"sessions {args.sessions} · {args.seconds:g} s each after a {args.ramp:g} s ramp · pause "
           f"{args.think:g} s (±50%) · wall {wall:.1f} s")
-    print(f"page loads {len(t)} ({len(t) / wall:.1f}/s) · errors {len(tally.errors)}")
-    if t:
-        print(f"time to rendered page: p50 {1000 * q[49]:.0f} ms · p95 {1000 * q[94]:.0f} ms · max {1000 * t[-1]:.0f} ms")
+    print(f"page loads {len(t)} ({len(t) / wall:.1f}/s) · errors {len(tally.errors) + len(tab.errors)}")
+    print(f"time to rendered page: {summary(t)}")
+    if args.browser:
+        print(f"browser tab: {len(tab.times)} page switches · click to every figure drawn: {summary(tab.times)}")
     print(f"server peak memory: {peak:.0f} MiB" if peak else "server peak memory: not measured (--url)")
-    print(f"this client used {client_cpu:.0f} s of CPU on the same machine ({100 * client_cpu / wall:.0f}% of one core)")
-    for e in tally.errors[:10]:
+    print(f"this script (the browser tab apart) used {client_cpu:.0f} s of CPU on the same machine "
+          f"({100 * client_cpu / wall:.0f}% of one core)")
+    for e in (tab.errors + tally.errors)[:10]:
         print("  error:", e)
 
 
