@@ -8,7 +8,15 @@ from analysis.schema import CohortError
 from pages.views import common
 
 st.set_page_config(page_title="Tacrolimus in autoimmune cytopenias", page_icon="🩸", layout="wide")
-common.require_login()  # off unless DASHBOARD_LOGIN=on
+pages = [
+    st.Page(common.PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page(common.PAGES / "response.py", title="Response", icon=":material/bar_chart:"),
+    st.Page(common.PAGES / "rfs.py", title="Relapse-free survival", icon=":material/show_chart:"),
+    st.Page(common.PAGES / "steroids.py", title="Steroid taper", icon=":material/medication:"),
+    st.Page(common.PAGES / "safety.py", title="Safety & cost", icon=":material/health_and_safety:"),
+    st.Page(common.PAGES / "data.py", title="Data", icon=":material/table:"),
+]
+common.require_login(pages)  # off unless DASHBOARD_LOGIN=on
 
 try:
     cohort = common.active_cohort()
@@ -17,18 +25,11 @@ except (CohortError, OSError) as err:
     report = getattr(err, "report", None)
     if report is not None:
         common.problems_table(report)
-    st.stop()
+    common.stop(pages)
 
 filters, empty = common.sidebar_filters(cohort)
 common.set_context(common.Context(cohort, filters, common.results(cohort, filters), empty))
 
-page = st.navigation([
-    st.Page(common.PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page(common.PAGES / "response.py", title="Response", icon=":material/bar_chart:"),
-    st.Page(common.PAGES / "rfs.py", title="Relapse-free survival", icon=":material/show_chart:"),
-    st.Page(common.PAGES / "steroids.py", title="Steroid taper", icon=":material/medication:"),
-    st.Page(common.PAGES / "safety.py", title="Safety & cost", icon=":material/health_and_safety:"),
-    st.Page(common.PAGES / "data.py", title="Data", icon=":material/table:"),
-])
+page = st.navigation(pages)
 page.run()
 common.footer(common.context())

@@ -55,7 +55,7 @@ def test_on_and_signed_in_shows_the_dashboard_and_who_is_signed_in(monkeypatch):
     at = run(monkeypatch, "On ", AUTH, {"is_logged_in": True, "email": "dr.li@hospital.example"})
     assert not at.exception
     assert shows_cohort(at)
-    assert "Signed in as dr.li@hospital.example" in [c.value.replace("\\", "") for c in at.sidebar.caption]
+    assert "Signed in as dr.li@hospital.example" in [t.value for t in at.sidebar.text]
     assert "Sign out" in [b.label for b in at.sidebar.button]
 
 

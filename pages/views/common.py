@@ -47,7 +47,14 @@ def login_required() -> bool:
     return os.environ.get(LOGIN_SETTING, "off").strip().lower() == "on"
 
 
-def require_login() -> None:
+def stop(pages: list) -> None:
+    """End this run before any view: the navigation is declared but hidden, so Streamlit does not
+    list the pages/*.py entry files in the sidebar instead ("app, data, overview …")."""
+    st.navigation(pages, position="hidden")
+    st.stop()
+
+
+def require_login(pages: list) -> None:
     """With DASHBOARD_LOGIN=on, show nothing of the cohort until the user has signed in with the
     hospital's OpenID Connect provider (Streamlit's st.login, configured in the [auth] section of
     .streamlit/secrets.toml). Fails closed: a bad setting or missing [auth] stops the app with a
@@ -55,7 +62,7 @@ def require_login() -> None:
     setting = os.environ.get(LOGIN_SETTING, "off").strip().lower()
     if setting not in ("on", "off"):
         st.error(f"{LOGIN_SETTING} is set to “{md_escape(setting)}”: use on (sign-in required) or off.")
-        st.stop()
+        stop(pages)
     if setting == "off":
         return
     try:
@@ -66,15 +73,15 @@ def require_login() -> None:
     if missing:
         st.error(f"Sign-in is switched on ({LOGIN_SETTING}=on) but the [auth] section of .streamlit/secrets.toml "
                  f"lacks {', '.join(missing)}. Add them (see the README, “Sign-in”) or set {LOGIN_SETTING}=off.")
-        st.stop()
+        stop(pages)
     if not st.user.is_logged_in:
         st.title("Tacrolimus + steroid vs steroid alone")
         st.markdown("This dashboard holds patient data. Sign in with your hospital account to continue.")
         st.button("Sign in", on_click=st.login, type="primary")
-        st.stop()
+        stop(pages)
     with st.sidebar:
         who = st.user.get("email") or st.user.get("name") or "signed in"
-        st.caption(f"Signed in as {md_escape(who)}")
+        st.text(f"Signed in as {who}")  # plain text: Markdown would turn an e-mail address into a link
         st.button("Sign out", on_click=st.logout)
 
 
