@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.cohort import check, from_bytes
+from analysis.cohort import DEFAULT_COHORT, check, from_bytes
 from analysis.schema import CohortError
+from files import xlsx_bytes
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 CASES = list(csv.DictReader(open(CORPUS / "cases.csv", encoding="utf-8")))
@@ -62,3 +63,38 @@ def test_a_million_patients_with_one_bad_row(tmp_path):
     report = check(path)
     assert len(report.errors) == 1
     assert "negative values in 1 row (row 765434 (P0765432): -1)" in report.errors[0].message
+
+
+def test_the_app_refuses_each_file_and_keeps_the_cohort_in_use():
+    """Every broken file through the Data page's uploader, one after another in one session that
+    has loaded a cohort of its own: each is refused with its sentence and no exception, and the
+    cohort in use (120 patients) stays, through to the Overview at the end."""
+    from test_pages import PAGES, fresh
+
+    frames = {f.stem: pd.read_parquet(f) for f in sorted(DEFAULT_COHORT.glob("*.parquet"))}
+    keep = set(frames["patients"]["patient_id"].head(120))
+    frames = {k: v[v["patient_id"].isin(keep)] for k, v in frames.items()}
+    at = fresh().run()
+    at.switch_page(PAGES[-1]).run()
+    at.file_uploader(key="upload").set_value(("department.xlsx", xlsx_bytes(frames), "application/octet-stream")).run()
+    in_use = "n = 120 of 120 patients"
+
+    def sidebar() -> str:
+        return " ".join(m.value for m in at.sidebar.markdown).replace("**", "")
+
+    assert in_use in sidebar()
+    for case in CASES:
+        if case["file"] in LOADS:
+            continue
+        at.file_uploader(key="upload").set_value(
+            (case["file"], (CORPUS / case["file"]).read_bytes(), "application/octet-stream")).run()
+        name = case["file"]
+        assert not at.exception, name
+        errors = [e.value.replace("\\", "") for e in at.error]
+        assert any(f"{name} was not loaded" in e and "The cohort in use has not changed" in e for e in errors), (name, errors)
+        problems = " ".join(at.table[0].value["problem"]).replace("\\", "")
+        assert case["the user is told"] in problems, (name, problems)
+        assert in_use in sidebar(), name
+    at.switch_page(PAGES[0]).run()
+    assert not at.exception
+    assert in_use in sidebar() and "Patients" in [m.label for m in at.metric]

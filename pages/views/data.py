@@ -30,7 +30,8 @@ if c.report.warnings:
 st.subheader("Use your own cohort")
 st.markdown("An `.xlsx` workbook with one sheet per table, a `.zip` of Parquet tables, or one Parquet/CSV file of "
             "patients. The format is below and in the template workbook.")
-upload = st.file_uploader("Cohort file", type=["xlsx", "zip", "parquet", "csv"], key="upload")
+# .xls is accepted here so that the reader can say what to do with it (save as .xlsx).
+upload = st.file_uploader("Cohort file", type=["xlsx", "zip", "parquet", "csv", "xls"], key="upload")
 if upload is not None and st.session_state.get("_upload_id") != upload.file_id:
     st.session_state["_upload_id"] = upload.file_id
     try:
