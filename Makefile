@@ -32,6 +32,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/page_times.py
 	$(BIN)/python bench/synth_memory.py
+	$(BIN)/python bench/load.py --sessions 10 --seconds 60 --browser
+	$(BIN)/python bench/load.py --sessions 50 --seconds 60 --think 5 --browser
 
 clean:
 	rm -rf $(VENV) .pytest_cache
