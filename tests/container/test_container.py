@@ -6,10 +6,12 @@ debootstrap because registries are out of reach)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,11 +52,12 @@ def image():
     subprocess.run(["podman", "rmi", "-f", IMAGE], capture_output=True)
 
 
-@pytest.fixture(scope="module")
-def container(image):
+@contextmanager
+def running(image: str, *run_args: str):
+    """Start the image (extra `podman run` arguments before it), wait for health, remove it after."""
     port = free_port()
     cid = sh("podman", *RUNC, "run", "-d", "--network", "host", "--ulimit", "nofile=4096:4096",
-             "--ulimit", "nproc=4096:4096", image, f"--server.port={port}").stdout.strip()
+             "--ulimit", "nproc=4096:4096", *run_args, image, f"--server.port={port}").stdout.strip()
     url = f"http://127.0.0.1:{port}"
     try:
         if not wait_healthy(url, 90):
@@ -63,6 +66,44 @@ def container(image):
         yield cid, url
     finally:
         subprocess.run(["podman", *RUNC, "rm", "-f", cid], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def container(image):
+    with running(image) as started:
+        yield started
+
+
+def test_a_cohort_mounted_read_only_is_served(image, tmp_path):
+    """The README's line: -v /srv/cohort:/data:ro -e COHORT_PATH=/data (here 120 patients)."""
+    import pandas as pd
+
+    from analysis.cohort import DEFAULT_COHORT
+    from st_client import Session
+
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    frames = {f.stem: pd.read_parquet(f) for f in sorted(DEFAULT_COHORT.glob("*.parquet"))}
+    keep = set(frames["patients"]["patient_id"].head(120))
+    for name, df in frames.items():
+        df[df["patient_id"].isin(keep)].to_parquet(cohort / f"{name}.parquet", index=False)
+    cohort.chmod(0o755)
+    for f in cohort.iterdir():
+        f.chmod(0o644)
+
+    async def overview(url: str):
+        s = await Session.open(url)
+        run = await s.run()
+        await s.close()
+        return run
+
+    with running(image, "-v", f"{cohort}:/data:ro", "-e", "COHORT_PATH=/data") as (cid, url):
+        run = asyncio.run(overview(url))
+        assert not run.exceptions
+        assert "n = 120 of 120 patients" in run.text
+        assert "Synthetic data" not in run.text  # a department's cohort, not the shipped one
+        write = subprocess.run(["podman", *RUNC, "exec", cid, "touch", "/data/x"], capture_output=True, text=True)
+        assert write.returncode != 0  # read-only inside the container
 
 
 def test_runs_as_non_root_with_only_the_app(container):
