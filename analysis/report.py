@@ -266,7 +266,7 @@ def markdown(rep: dict) -> str:
         + f"Cohort hash {co['sha256'][:12]}; {co['patients_total']} patients in the cohort.",
         f"Filters: {', '.join(f'{k} = {v}' for k, v in rep['filters'].items() if v is not None) or 'none'}.",
         "",
-        f"| | Tacrolimus + steroid | Steroid alone | p | test |",
+        "| | Tacrolimus + steroid | Steroid alone | p | test |",
         "|---|---|---|---|---|",
         f"| Patients | {rep['n'][t]} | {rep['n'][c]} | | |",
     ]

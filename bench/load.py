@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from analysis.cohort import DEFAULT_COHORT, load  # noqa: E402
 from analysis.filters import Filters  # noqa: E402
 from analysis.schema import DIAGNOSES, SEX_LABELS, SEXES  # noqa: E402
-from browser_support import free_port, wait_healthy  # noqa: E402
+from browser_support import serving  # noqa: E402
 from st_client import Session  # noqa: E402
 
 PAGES = ("", "response", "rfs", "steroids", "safety", "data")  # URL paths; "" is the Overview
@@ -185,20 +185,6 @@ def peak_rss_mib(pid: int) -> float | None:
     return None
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "COHORT_PATH": ""}
-    env.pop("DASHBOARD_LOGIN", None)
-    log = tempfile.NamedTemporaryFile(prefix="load-server-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    if not wait_healthy(url, 60):
-        proc.kill()
-        sys.exit(f"the app did not become healthy in 60 s; see {log.name}")
-    return proc, url
-
-
 async def main_async(url: str, sessions: int, seconds: float, ramp: float, think: float, endpoints) -> Tally:
     tally = Tally()
     deadline = time.monotonic() + ramp + seconds
@@ -222,14 +208,15 @@ def main() -> None:
     args = ap.parse_args()
 
     endpoints = load(DEFAULT_COHORT).endpoints
-    proc = None
-    url = args.url
-    if url is None:
-        proc, url = start_server()
-        # One session first, as after any restart, so the cohort is loaded before the crowd comes.
-        asyncio.run(main_async(url, 1, 0, 0, args.think, endpoints))
-    tab = Tally()
-    try:
+    with contextlib.ExitStack() as stack:
+        url, pid = args.url, None
+        if url is None:
+            log = Path(tempfile.mkdtemp(prefix="load-")) / "server.log"
+            app = stack.enter_context(serving(log, "--server.address", "127.0.0.1"))
+            url, pid = app.url, app.pid
+            # One session first, as after any restart, so the cohort is loaded before the crowd comes.
+            asyncio.run(main_async(url, 1, 0, 0, args.think, endpoints))
+        tab = Tally()
         t0 = time.monotonic()
         tab_thread = None
         if args.browser:
@@ -240,12 +227,8 @@ def main() -> None:
         if tab_thread:
             tab_thread.join(timeout=180)
         wall = time.monotonic() - t0
-        peak = peak_rss_mib(proc.pid) if proc else None
+        peak = peak_rss_mib(pid) if pid else None
         client_cpu = time.process_time()
-    finally:
-        if proc:
-            proc.terminate()
-            proc.wait(timeout=20)
 
     t = tally.times
     print(f"machine: {os.cpu_count()} cores · server: {url} · shipped cohort ({len(endpoints)} patients)")

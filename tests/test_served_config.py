@@ -7,10 +7,6 @@ that the checks catch each regression. The container test runs the same checks o
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,53 +14,21 @@ import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 import hardening
-from browser_support import free_port, wait_healthy
+from browser_support import copy_app, serving
 from st_client import Session
-
-ROOT = Path(__file__).resolve().parents[1]
-APP_FILES = ("app.py", "analysis", "pages", "data", ".streamlit")
-
-
-def _serve(app_dir: Path, log: Path, *flags: str):
-    port = free_port()
-    env = {**os.environ, "COHORT_PATH": ""}
-    env.pop("DASHBOARD_LOGIN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), *flags],
-                            cwd=app_dir, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    if not wait_healthy(url, 60):
-        proc.kill()
-        raise RuntimeError(f"the app did not become healthy in 60 s:\n{log.read_text()[-2000:]}")
-    return proc, url
-
-
-def _stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture(scope="module")
 def app_copy(tmp_path_factory) -> Path:
     """The app's files in a folder of their own, so the file-watcher test may edit app.py."""
-    d = tmp_path_factory.mktemp("app")
-    for name in APP_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, d / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, d / name)
-    return d
+    return copy_app(tmp_path_factory.mktemp("app"))
 
 
 @pytest.fixture(scope="module")
 def served(app_copy):
     log = app_copy / "server.log"
-    proc, url = _serve(app_copy, log)
-    yield url, log
-    _stop(proc)
+    with serving(log, cwd=app_copy) as app:
+        yield app.url, log
 
 
 def test_settings_in_effect_are_the_hardened_ones(served):
@@ -100,15 +64,11 @@ def test_editing_the_app_on_disk_does_not_reach_open_sessions(served, app_copy):
 
 
 def test_the_checks_catch_a_server_with_the_settings_undone(app_copy, tmp_path):
-    proc, url = _serve(app_copy, tmp_path / "log",
-                       "--browser.gatherUsageStats", "true", "--client.toolbarMode", "developer",
-                       "--client.showErrorDetails", "full", "--server.enableXsrfProtection", "false",
-                       "--server.enableCORS", "false", "--server.maxUploadSize", "200",
-                       "--server.fileWatcherType", "poll")
-    try:
-        found = "\n".join(hardening.problems(url))
-    finally:
-        _stop(proc)
+    undone = ("--browser.gatherUsageStats", "true", "--client.toolbarMode", "developer",
+              "--client.showErrorDetails", "full", "--server.enableXsrfProtection", "false",
+              "--server.enableCORS", "false", "--server.maxUploadSize", "200", "--server.fileWatcherType", "poll")
+    with serving(tmp_path / "log", *undone, cwd=app_copy) as app:
+        found = "\n".join(hardening.problems(app.url))
     for what in ("usage statistics", "toolbar mode", "client.showErrorDetails", "server.enableXsrfProtection",
                  "server.enableCORS", "server.maxUploadSize", "server.fileWatcherType", "allows [200] MB",
                  "without the XSRF token", "foreign origin is allowed", "WebSocket session from"):

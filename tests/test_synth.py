@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
-
 from analysis import cohort as cohort_mod
 from analysis import synth
 from analysis.schema import ARM_CONTROL, ARM_TACROLIMUS

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -25,30 +23,15 @@ if not Path(CHROMIUM).exists():
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
-from browser_support import free_port, launch, settle, wait_healthy  # noqa: E402
+from browser_support import launch, serving, settle  # noqa: E402
 
 PAGES = ["Overview", "Response", "Relapse-free survival", "Steroid taper", "Safety & cost", "Data"]
 
 
 @pytest.fixture(scope="module")
-def server():
-    port = free_port()
-    env = {**os.environ, "COHORT_PATH": ""}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    if not wait_healthy(url, 60):
-        proc.kill()
-        raise RuntimeError("the app did not become healthy within 60 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def server(tmp_path_factory):
+    with serving(tmp_path_factory.mktemp("server") / "log", "--server.address", "127.0.0.1") as app:
+        yield app.url
 
 
 @pytest.fixture(scope="module")

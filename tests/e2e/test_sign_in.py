@@ -9,9 +9,6 @@ import asyncio
 import json
 import os
 import secrets
-import shutil
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from browser_support import CHROMIUM, free_port, launch, settle, wait_healthy
+from browser_support import CHROMIUM, copy_app, free_port, launch, serving, settle
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -117,11 +114,7 @@ def provider():
 
 @pytest.fixture(scope="module")
 def app_url(provider, tmp_path_factory):
-    d = tmp_path_factory.mktemp("signin")
-    for name in ("app.py", "analysis", "pages", "data", ".streamlit"):
-        src = ROOT / name
-        (shutil.copytree(src, d / name, ignore=shutil.ignore_patterns("__pycache__")) if src.is_dir()
-         else shutil.copy2(src, d / name))
+    d = copy_app(tmp_path_factory.mktemp("signin"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     (d / ".streamlit" / "secrets.toml").write_text(
@@ -131,16 +124,9 @@ def app_url(provider, tmp_path_factory):
         f'client_id = "{CLIENT_ID}"\n'
         f'client_secret = "{CLIENT_SECRET}"\n'
         f'server_metadata_url = "{provider.issuer}/.well-known/openid-configuration"\n')
-    env = {**os.environ, "COHORT_PATH": "", "DASHBOARD_LOGIN": "on"}
-    log = (d / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1"], cwd=d, env=env, stdout=log, stderr=subprocess.STDOUT)
-    if not wait_healthy(url, 60):
-        proc.kill()
-        raise RuntimeError((d / "server.log").read_text()[-2000:])
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with serving(d / "server.log", "--server.address", "127.0.0.1", cwd=d, env={"DASHBOARD_LOGIN": "on"},
+                 port=port) as app:
+        yield app.url
 
 
 def test_a_session_without_sign_in_receives_nothing_of_the_cohort(app_url):
