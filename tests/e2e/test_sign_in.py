@@ -170,3 +170,11 @@ def test_sign_in_through_the_provider_and_out_again(app_url, provider):
         expect(pg.get_by_role("button", name="Sign in")).to_be_visible(timeout=60000)
         assert pg.get_by_text("of 318 patients").count() == 0
         b.close()
+
+
+def test_metrics_are_served_without_sign_in(app_url):
+    """What the README warns about: sign-in does not cover /_stcore/metrics, so the proxy must."""
+    import urllib.request
+
+    with urllib.request.urlopen(app_url + "/_stcore/metrics", timeout=30) as resp:
+        assert resp.status == 200 and b"active_sessions" in resp.read()
