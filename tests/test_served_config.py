@@ -33,7 +33,10 @@ def served(app_copy):
 
 def test_settings_in_effect_are_the_hardened_ones(served):
     url, log = served
-    time.sleep(1)  # the start-up banner is printed just after the health endpoint answers
+    deadline = time.time() + 20  # the start-up banner comes just after the health endpoint answers
+    while "You can now view" not in log.read_text() and time.time() < deadline:
+        time.sleep(0.2)
+    assert "URL: http://localhost:" in log.read_text()  # the banner is there, and names no other address
     assert hardening.startup_problems(log.read_text()) == []
     assert hardening.problems(url) == []
 
