@@ -42,9 +42,9 @@ def problems_table(report) -> None:
     st.table(frame.map(md_escape).set_index("severity"))
 
 
-def login_required() -> bool:
-    """DASHBOARD_LOGIN: "on" or "off" (default). Anything else is refused by require_login()."""
-    return os.environ.get(LOGIN_SETTING, "off").strip().lower() == "on"
+def login_setting() -> str:
+    """DASHBOARD_LOGIN as given: "on", "off" (the default), or anything else, which require_login refuses."""
+    return os.environ.get(LOGIN_SETTING, "off").strip().lower()
 
 
 def stop(pages: list) -> None:
@@ -59,7 +59,7 @@ def require_login(pages: list) -> None:
     hospital's OpenID Connect provider (Streamlit's st.login, configured in the [auth] section of
     .streamlit/secrets.toml). Fails closed: a bad setting or missing [auth] stops the app with a
     sentence saying what to fix."""
-    setting = os.environ.get(LOGIN_SETTING, "off").strip().lower()
+    setting = login_setting()
     if setting not in ("on", "off"):
         st.error(f"{LOGIN_SETTING} is set to “{md_escape(setting)}”: use on (sign-in required) or off.")
         stop(pages)
@@ -231,5 +231,5 @@ def deployment_settings() -> None:
         return str(value)
 
     rows = [f"| {key} | {meaning} | {md_escape(shown(config.get_option(key)))} |" for key, meaning in DEPLOYMENT_SETTINGS]
-    rows.append(f"| DASHBOARD_LOGIN | sign-in required (OpenID Connect) | {'on' if login_required() else 'off'} |")
+    rows.append(f"| {LOGIN_SETTING} | sign-in required (OpenID Connect) | {md_escape(login_setting())} |")
     st.markdown("| setting | meaning | in effect |\n|---|---|---|\n" + "\n".join(rows))
