@@ -1,5 +1,5 @@
 """Building cohort files in memory for tests and the corpus: an .xlsx with one sheet per table,
-and a .zip of named files."""
+a .zip of named files, and a smaller cohort cut from the shipped one."""
 
 from __future__ import annotations
 
@@ -23,3 +23,13 @@ def zip_bytes(files: dict[str, bytes]) -> bytes:
         for name, data in files.items():
             zf.writestr(name, data)
     return buf.getvalue()
+
+
+def shipped_subset(n: int) -> dict[str, pd.DataFrame]:
+    """The shipped cohort's first n patients and all their rows, table by table: a department's
+    own cohort for tests that upload or mount one."""
+    from analysis.cohort import DEFAULT_COHORT
+
+    frames = {f.stem: pd.read_parquet(f) for f in sorted(DEFAULT_COHORT.glob("*.parquet"))}
+    keep = set(frames["patients"]["patient_id"].head(n))
+    return {name: df[df["patient_id"].isin(keep)] for name, df in frames.items()}

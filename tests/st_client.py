@@ -173,3 +173,16 @@ class Session:
 
 def _url_value(v) -> str:
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+async def one_run(url: str, page: str | None = None) -> Run:
+    """Open a session, run the default page (or `page`, once the first run has named the pages),
+    close it: what a tab that opens the app once receives."""
+    s = await Session.open(url)
+    try:
+        run = await s.run()
+        if page is not None:
+            run = await s.run(page=page)
+        return run
+    finally:
+        await s.close()

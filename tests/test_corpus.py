@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.cohort import DEFAULT_COHORT, check, from_bytes
+from analysis.cohort import check, from_bytes
 from analysis.schema import CohortError
-from files import xlsx_bytes
+from files import shipped_subset, xlsx_bytes
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 CASES = list(csv.DictReader(open(CORPUS / "cases.csv", encoding="utf-8")))
@@ -71,12 +71,9 @@ def test_the_app_refuses_each_file_and_keeps_the_cohort_in_use():
     cohort in use (120 patients) stays, through to the Overview at the end."""
     from test_pages import PAGES, fresh
 
-    frames = {f.stem: pd.read_parquet(f) for f in sorted(DEFAULT_COHORT.glob("*.parquet"))}
-    keep = set(frames["patients"]["patient_id"].head(120))
-    frames = {k: v[v["patient_id"].isin(keep)] for k, v in frames.items()}
     at = fresh().run()
     at.switch_page(PAGES[-1]).run()
-    at.file_uploader(key="upload").set_value(("department.xlsx", xlsx_bytes(frames), "application/octet-stream")).run()
+    at.file_uploader(key="upload").set_value(("department.xlsx", xlsx_bytes(shipped_subset(120)), "application/octet-stream")).run()
     in_use = "n = 120 of 120 patients"
 
     def sidebar() -> str:

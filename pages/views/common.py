@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from streamlit import config
 
 from analysis import __version__
 from analysis.cohort import DEFAULT_COHORT, Cohort, load
@@ -221,8 +222,6 @@ DEPLOYMENT_SETTINGS = (
 
 
 def deployment_settings() -> None:
-    from streamlit import config
-
     def shown(value: object) -> str:
         if isinstance(value, bool):
             return str(value).lower()

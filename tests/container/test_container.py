@@ -76,29 +76,19 @@ def container(image):
 
 def test_a_cohort_mounted_read_only_is_served(image, tmp_path):
     """The README's line: -v /srv/cohort:/data:ro -e COHORT_PATH=/data (here 120 patients)."""
-    import pandas as pd
-
-    from analysis.cohort import DEFAULT_COHORT
-    from st_client import Session
+    from files import shipped_subset
+    from st_client import one_run
 
     cohort = tmp_path / "cohort"
     cohort.mkdir()
-    frames = {f.stem: pd.read_parquet(f) for f in sorted(DEFAULT_COHORT.glob("*.parquet"))}
-    keep = set(frames["patients"]["patient_id"].head(120))
-    for name, df in frames.items():
-        df[df["patient_id"].isin(keep)].to_parquet(cohort / f"{name}.parquet", index=False)
+    for name, df in shipped_subset(120).items():
+        df.to_parquet(cohort / f"{name}.parquet", index=False)
     cohort.chmod(0o755)
     for f in cohort.iterdir():
         f.chmod(0o644)
 
-    async def overview(url: str):
-        s = await Session.open(url)
-        run = await s.run()
-        await s.close()
-        return run
-
     with running(image, "-v", f"{cohort}:/data:ro", "-e", "COHORT_PATH=/data") as (cid, url):
-        run = asyncio.run(overview(url))
+        run = asyncio.run(one_run(url))
         assert not run.exceptions
         assert "n = 120 of 120 patients" in run.text
         assert "Synthetic data" not in run.text  # a department's cohort, not the shipped one

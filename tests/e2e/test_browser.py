@@ -141,20 +141,11 @@ def test_html_and_markdown_in_cells_are_shown_as_text(server, page):
 
 
 def test_valid_workbook_switches_the_app(server, page):
-    from analysis.cohort import DEFAULT_COHORT
+    from files import shipped_subset, xlsx_bytes
 
-    frames = {f.stem: pd.read_parquet(f) for f in sorted(DEFAULT_COHORT.glob("*.parquet"))}
-    frames["patients"] = frames["patients"].head(120)
-    keep = set(frames["patients"]["patient_id"])
-    for name in ("labs", "steroid_doses", "tacrolimus", "adverse_events"):
-        frames[name] = frames[name][frames[name]["patient_id"].isin(keep)]
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
-        for name, df in frames.items():
-            df.to_excel(xw, sheet_name=name, index=False)
     page.goto(server + "/data")
     settle(page)
-    upload(page, "department.xlsx", buf.getvalue(), XLSX)
+    upload(page, "department.xlsx", xlsx_bytes(shipped_subset(120)), XLSX)
     expect(page.get_by_text("In use: department")).to_be_visible(timeout=60000)
     assert "of 120 patients" in page.get_by_test_id("stSidebar").inner_text()
     page.get_by_test_id("stSidebarNavLink").filter(has_text="Overview").first.click()

@@ -28,7 +28,7 @@ from joserfc import jwt  # noqa: E402  (Authlib's own JOSE library)
 from joserfc.jwk import RSAKey  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from st_client import Session  # noqa: E402
+from st_client import one_run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID, CLIENT_SECRET = "dashboard", "provider-secret"
@@ -130,13 +130,7 @@ def app_url(provider, tmp_path_factory):
 
 
 def test_a_session_without_sign_in_receives_nothing_of_the_cohort(app_url):
-    async def first_run():
-        s = await Session.open(app_url)
-        run = await s.run()
-        await s.close()
-        return run
-
-    run = asyncio.run(first_run())
+    run = asyncio.run(one_run(app_url))
     assert "Sign in with your hospital account" in run.text
     assert "patients" not in run.text
     assert not run.of("plotly_chart") and not run.of("dataframe") and not run.of("table") and not run.of("metric")
