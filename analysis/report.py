@@ -19,6 +19,7 @@ from .relapse import RelapseResult, relapse
 from .response import ResponseResult, best_response
 from .safety import AE_FLAGS, SafetyResult, safety
 from .schema import ARM_CONTROL, ARM_TACROLIMUS, ARMS, CURRENCY, DIAGNOSES
+from .spreadsheet import neutralise
 from .steroids import SteroidResult, daily_dose_by_arm, steroids
 from .survival import ArmComparison
 
@@ -226,8 +227,9 @@ def endpoints_table(cohort: Cohort, filters: Filters = Filters()) -> pd.DataFram
 
 
 def endpoints_csv(table: pd.DataFrame) -> bytes:
-    """The endpoints table as CSV text: booleans true/false, dates YYYY-MM-DD, missing empty."""
-    csv = table.copy()
+    """The endpoints table as CSV text: booleans true/false, dates YYYY-MM-DD, missing empty; text
+    that a spreadsheet would run as a formula starts with an apostrophe."""
+    csv = neutralise(table)  # no text cell may run as a formula in Excel (analysis/spreadsheet.py)
     for c in csv.columns:
         if str(csv[c].dtype) in ("boolean", "bool"):
             csv[c] = csv[c].map({True: "true", False: "false"}).astype(object)

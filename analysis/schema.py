@@ -12,6 +12,8 @@ data row is row 2. They are the row numbers the reader attached in `analysis.io`
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal, Mapping
 
@@ -78,6 +80,19 @@ AE_STEROID, AE_TACROLIMUS, AE_OTHER = "steroid", "tacrolimus", "other"
 AE_CATEGORIES: tuple[str, ...] = (AE_STEROID, AE_TACROLIMUS, AE_OTHER)
 
 CURRENCY = "CNY"  # drug_cost_18m is in Chinese yuan, the currency of the study's hospital.
+# Eighteen months of steroids and tacrolimus cost tens of thousands of yuan; ten million is a typing error.
+MAX_DRUG_COST = 10_000_000.0
+
+# Dates of treatment and follow-up in this format fall in these years; others are typing errors.
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+# Characters no identifier or term should hold: control characters (NUL, tab, …), invisible
+# formatting characters (zero-width spaces, right-to-left overrides, byte-order marks), line and
+# paragraph separators, private-use and unassigned code points. They make two ids look the same,
+# or text display in another order than it is stored.
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+MAX_ID_CHARS = 64
+# A cell starting with one of these is run as a formula by Excel and LibreOffice (OWASP, "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 # Age bands for subgroup analyses: (label, lower bound inclusive, upper bound exclusive), years.
 AGE_BANDS: tuple[tuple[str, float, float], ...] = (("<40", 0.0, 40.0), ("40–59", 40.0, 60.0), ("≥60", 60.0, 200.0))
@@ -140,7 +155,8 @@ PATIENTS = Table(
         Column("treatment_start", "date", True, "Start of the treatment being studied (first steroid dose)."),
         Column("last_follow_up", "date", True, "Date of the last follow-up visit."),
         Column("weight_kg", "number", False, "Body weight at treatment start.", unit="kg", minimum=0, maximum=400),
-        Column("drug_cost_18m", "number", False, "Drug expenses over the first 18 months.", unit=CURRENCY, minimum=0),
+        Column("drug_cost_18m", "number", False, "Drug expenses over the first 18 months.", unit=CURRENCY, minimum=0,
+               maximum=MAX_DRUG_COST),
         Column("best_response", "code", False, "Recorded best response, for patients without lab results.", codes=RESPONSE_CODES),
         Column("response_date", "date", False, "Recorded date the (first) response was reached."),
         Column("relapse_date", "date", False, "Recorded date of relapse after response; empty if none."),
@@ -291,8 +307,12 @@ MAX_EXAMPLES = 5
 
 
 def _fmt_value(v: object) -> str:
-    if isinstance(v, float) and v.is_integer():
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
+        return "empty"
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         v = int(v)
+    elif isinstance(v, float):
+        return f"{v:g}"
     if isinstance(v, pd.Timestamp):
         return v.date().isoformat()
     text = str(v)
@@ -392,6 +412,16 @@ def _per_unique(s: pd.Series, func) -> pd.Series:
     out[:] = None
     valid = codes >= 0
     out[valid] = mapped[codes[valid]]
+    return pd.Series(out, index=s.index)
+
+
+def _flags(s: pd.Series, test) -> pd.Series:
+    """A boolean test of each distinct value, spread to every row (see _per_unique); missing → False."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    hit = pd.Series(test(pd.Series(uniques, dtype=object))).to_numpy(dtype=bool, na_value=False)
+    out = np.zeros(len(s), dtype=bool)
+    valid = codes >= 0
+    out[valid] = hit[codes[valid]]
     return pd.Series(out, index=s.index)
 
 
@@ -567,9 +597,17 @@ def _type_table(table: Table, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Pro
             "text": "unreadable values",
             "code": "unknown codes (allowed: " + ", ".join(col.codes) + ")",
         }[col.kind]
-        p = problem_from_mask("error", name, col.name, df, bad, kind_words, values=raw_col)
-        if p:
-            problems.append(p)
+        if col.kind == "date":
+            far = bad & _far_years(raw_col)
+            bad = bad & ~far
+            problems += _found("error", name, col.name, df, far, f"dates outside {FIRST_YEAR}–{LAST_YEAR}", values=raw_col)
+        problems += _found("error", name, col.name, df, bad, kind_words, values=raw_col)
+        if col.kind in ("number", "integer"):
+            infinite = pd.Series(np.isinf(typed.to_numpy(dtype="float64", na_value=np.nan)), index=typed.index)
+            problems += _found("error", name, col.name, df, infinite, "values that are not finite numbers", values=raw_col)
+            typed = typed.mask(infinite)
+        if col.kind == "text":
+            problems += _text_problems(name, col.name, df, typed)
         if col.required:
             p = problem_from_mask("error", name, col.name, df, _blank(raw_col), "empty cells; every row needs a value")
             if p:
@@ -578,9 +616,64 @@ def _type_table(table: Table, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Pro
     return out, problems, bool(missing)
 
 
+def _number(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:,g}"
+
+
+def _found(severity: Severity, table: str, column: str, df: pd.DataFrame, mask: pd.Series, what: str,
+           **kw) -> list[Problem]:
+    p = problem_from_mask(severity, table, column, df, mask, what, **kw)
+    return [p] if p else []
+
+
+_ISO_YEAR = re.compile(r"^\s*([0-9]{1,6})-[0-9]{1,2}-[0-9]{1,2}")
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _far_years(raw: pd.Series) -> pd.Series:
+    """Cells written as a date (YYYY-MM-DD…) whose year lies outside FIRST_YEAR–LAST_YEAR."""
+    def far(u: pd.Series) -> pd.Series:
+        years = u.astype(str).str.extract(_ISO_YEAR, expand=False)
+        y = pd.to_numeric(years, errors="coerce")
+        return (y < FIRST_YEAR) | (y > LAST_YEAR)
+    if pd.api.types.is_datetime64_any_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
+        return pd.Series(False, index=raw.index)
+    return _flags(raw, far)
+
+
+def _has_hidden(text: str) -> bool:
+    if text.isascii():
+        return _ASCII_CONTROL.search(text) is not None
+    return any(unicodedata.category(ch) in HIDDEN_CATEGORIES for ch in text)
+
+
+def _text_problems(table: str, column: str, df: pd.DataFrame, text: pd.Series) -> list[Problem]:
+    """Identifiers and terms that would be shown, compared or exported as something else."""
+    problems = _found(
+        "error", table, column, df, _flags(text, lambda u: u.map(_has_hidden)),
+        "invisible or control characters (a zero-width space, a right-to-left override, a NUL …)",
+        hint="They make two ids look alike or text show in another order; retype these values.",
+    )
+    if column == "patient_id":
+        long = _flags(text, lambda u: u.str.len() > MAX_ID_CHARS)
+        problems += _found("error", table, column, df, long, f"ids longer than {MAX_ID_CHARS} characters")
+    formula = _flags(text, lambda u: u.str.startswith(FORMULA_PREFIXES))
+    problems += _found(
+        "warning", table, column, df, formula,
+        "values a spreadsheet would run as formulas (starting with =, +, -, @, a tab or a carriage return)",
+        hint="Downloads write them with a leading apostrophe, so that Excel shows them as text.",
+    )
+    return problems
+
+
 def _range_problems(table: Table, df: pd.DataFrame) -> list[Problem]:
     problems: list[Problem] = []
+    first, last = pd.Timestamp(FIRST_YEAR, 1, 1), pd.Timestamp(LAST_YEAR, 12, 31)
     for col in table.columns:
+        if col.kind == "date" and col.name in df.columns:
+            v = df[col.name]
+            problems += _found("error", table.name, col.name, df, (v < first) | (v > last),
+                               f"dates outside {FIRST_YEAR}–{LAST_YEAR}")
         if col.kind not in ("number", "integer") or col.name not in df.columns:
             continue
         v = df[col.name]
@@ -593,7 +686,7 @@ def _range_problems(table: Table, df: pd.DataFrame) -> list[Problem]:
             unit = f" {col.unit}" if col.unit else ""
             p = problem_from_mask(
                 "error", table.name, col.name, df, v > col.maximum,
-                f"implausible values above {col.maximum:,g}{unit}",
+                f"implausible values above {_number(col.maximum)}{unit}",
             )
             if p:
                 problems.append(p)

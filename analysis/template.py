@@ -8,6 +8,7 @@ import io
 import pandas as pd
 
 from .schema import TABLES, Tables
+from .spreadsheet import neutralise
 
 KIND_WORDS = {"text": "text", "code": "code", "number": "number", "integer": "whole number", "date": "date (YYYY-MM-DD)",
               "bool": "yes/no"}
@@ -38,6 +39,6 @@ def template_workbook(example: Tables, patients: int = 3) -> bytes:
             for col in table.columns:
                 if col.kind == "date":
                     out[col.name] = pd.to_datetime(out[col.name]).dt.date
-            out.to_excel(xw, sheet_name=name, index=False)
+            neutralise(out).to_excel(xw, sheet_name=name, index=False)
         data_dictionary().to_excel(xw, sheet_name="README", index=False)
     return buf.getvalue()

@@ -1,5 +1,6 @@
 """Writes the broken cohorts of tests/corpus/ and their table (cases.csv). Each case is a file a
-department might really send, and the sentence fragment the user must be told.
+department might really send, and the sentence fragment the user must be told. Also writes the
+hostile files of hostile.py that are small enough to keep (tests/corpus/hostile/).
 
     python tests/corpus/make_corpus.py
 """
@@ -16,6 +17,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
 from analysis.cohort import DEFAULT_COHORT  # noqa: E402
 from files import xlsx_bytes as xlsx, zip_bytes as zipped  # noqa: E402
@@ -104,7 +106,28 @@ CASES: list[tuple[str, bytes, str, str]] = [
 ]
 
 
+def write_hostile() -> None:
+    """The hostile files small enough to keep (tests/corpus/hostile/), and their table."""
+    import hostile
+
+    hostile.STORED.mkdir(exist_ok=True)
+    rows = []
+    for case in hostile.CASES:
+        data = case.build()
+        kept = len(data) < hostile.KEEP_BELOW
+        if kept:
+            (hostile.STORED / case.file).write_bytes(data)
+        rows.append({"file": case.file, "what it is": case.what, "the user is told": case.told or "(loads)",
+                     "bytes": len(data), "kept here": "yes" if kept else "no: built by the tests"})
+    with open(hostile.STORED / "cases.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    print(f"{len(rows)} hostile cases, {sum(r['kept here'] == 'yes' for r in rows)} kept in {hostile.STORED}")
+
+
 def main() -> None:
+    write_hostile()
     rows = []
     for name, data, told, what in CASES:
         (HERE / name).write_bytes(data)
