@@ -1,4 +1,4 @@
-# `make run` serves the dashboard on http://localhost:8501; `make test` runs every test.
+# `make run` serves the dashboard on http://localhost:8501 (this machine only); `make test` runs every test.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -18,7 +18,7 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/streamlit run server.py --server.port $(PORT)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest

@@ -21,9 +21,12 @@ common.require_login(pages)  # off unless DASHBOARD_LOGIN=on
 try:
     cohort = common.active_cohort()
 except (CohortError, OSError) as err:
-    st.error("The configured cohort could not be loaded. Correct it, or unset COHORT_PATH to use the shipped cohort.")
     report = getattr(err, "report", None)
-    if report is not None:
+    reason = report.errors[0].message if report is not None and report.errors else (
+        getattr(err, "strerror", None) or type(err).__name__)
+    st.error(f"The configured cohort ({common.md_escape(common.configured_path())}) could not be loaded: "
+             f"{common.md_escape(reason)} Correct it, or unset COHORT_PATH to use the shipped cohort.")
+    if report is not None and len(report.problems) > 1:
         common.problems_table(report)
     common.stop(pages)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_FILES = ("app.py", "analysis", "pages", "data", ".streamlit")
+APP_FILES = ("server.py", "app.py", "analysis", "hosting", "pages", "data", ".streamlit")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without the networking flags Chromium keeps trying hosts this machine cannot reach.
@@ -30,9 +30,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, seconds: float) -> bool:
+def wait_healthy(url: str, seconds: float, proc: subprocess.Popen | None = None) -> bool:
     deadline = time.time() + seconds
     while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:  # the server has exited
+            return False
         try:
             if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
                 return True
@@ -48,8 +50,9 @@ class Served:
 
 
 @contextmanager
-def serving(log: Path, *flags: str, cwd: Path = ROOT, env: dict[str, str] | None = None, port: int | None = None):
-    """`streamlit run app.py --server.port P [flags]` from `cwd`, as `make run` starts it, so
+def serving(log: Path, *flags: str, cwd: Path = ROOT, env: dict[str, str] | None = None, port: int | None = None,
+            script: str = "server.py"):
+    """`streamlit run server.py --server.port P [flags]` from `cwd`, as `make run` starts it, so
     .streamlit/config.toml decides everything not in `flags`; on the shipped cohort and with
     sign-in off unless `env` says otherwise. Output goes to `log`. Stopped on exit."""
     port = port or free_port()
@@ -57,11 +60,11 @@ def serving(log: Path, *flags: str, cwd: Path = ROOT, env: dict[str, str] | None
     full_env.pop("DASHBOARD_LOGIN", None)
     full_env.update(env or {})
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), *flags],
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port), *flags],
                                 cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        if not wait_healthy(url, 60):
+        if not wait_healthy(url, 60, proc):
             raise RuntimeError(f"the app did not become healthy in 60 s:\n{log.read_text()[-2000:]}")
         yield Served(url, proc.pid)
     finally:
@@ -93,3 +96,53 @@ def settle(pg) -> None:
     pg.wait_for_timeout(500)
     pg.wait_for_selector('[data-test-script-state="notRunning"]', timeout=60000)
     pg.wait_for_timeout(1200)
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (the upload reader's helper and its
+    children), in MB. Pages a parent and a forked child share are counted twice: an upper bound."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                status = f.read()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        p = int(entry)
+        children.setdefault(int(fields.get("PPid", "0").strip() or 0), []).append(p)
+        rss[p] = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo += children.get(p, [])
+    return total / 1024
+
+
+class PeakMemory:
+    """Samples tree_rss_mb(pid) every 20 ms while open; `.peak` is the largest sample."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid, self.peak = pid, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss_mb(self.pid))
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, tree_rss_mb(self.pid))

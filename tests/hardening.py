@@ -27,7 +27,10 @@ EXPECTED = {
     "server.enableCORS": "true",
     "server.maxUploadSize": "50",
     "server.fileWatcherType": "none",
+    "server.trustedUserHeaders": "X-Dashboard-Browser → browser",
+    "server.enableAgentApi": "false",
 }
+LOCAL_ONLY = "127.0.0.1"  # `make run`; the container listens on all of its interfaces, behind its proxy
 UPLOAD_LIMIT_MB = 50
 FOREIGN_ORIGIN = "http://attacker.example"
 
@@ -64,7 +67,7 @@ async def _foreign_origin_refused(url: str) -> bool:
     return False
 
 
-async def _problems(url: str) -> list[str]:
+async def _problems(url: str, address: str) -> list[str]:
     out: list[str] = []
     s = await Session.open(url)
     try:
@@ -78,7 +81,7 @@ async def _problems(url: str) -> list[str]:
             out.append("the Overview sent an exception to the browser")
         data = await s.run(page="data")
         table = settings_table(data.text)
-        for key, want in EXPECTED.items():
+        for key, want in {**EXPECTED, "server.address": address}.items():
             if table.get(key) != want:
                 out.append(f"{key} is {table.get(key)!r} in the running server, not {want!r}")
         limits = [u.max_upload_size_mb for u in data.of("file_uploader")]
@@ -97,6 +100,16 @@ async def _problems(url: str) -> list[str]:
     if status != 403:
         out.append(f"an upload without the XSRF token got HTTP {status}, not 403")
 
+    # Security headers on every response (hosting/browser.py), and the browser cookie HttpOnly.
+    _, headers = await asyncio.to_thread(_request, f"{url}/_stcore/health")
+    for name, want in (("X-Frame-Options", "DENY"), ("Content-Security-Policy", "frame-ancestors 'none'"),
+                       ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")):
+        if headers.get(name) != want:
+            out.append(f"the response header {name} is {headers.get(name)!r}, not {want!r}")
+    browser_cookie = [c for c in headers.get_all("Set-Cookie") or [] if c.startswith("dashboard_browser=")]
+    if not browser_cookie or "HttpOnly" not in browser_cookie[0] or "SameSite=Strict" not in browser_cookie[0]:
+        out.append(f"the browser cookie is {browser_cookie!r}, not HttpOnly and SameSite=Strict")
+
     # CORS: another site's page may neither read the server's responses nor open a session.
     _, headers = await asyncio.to_thread(_request, f"{url}/_stcore/host-config", "GET", {"Origin": FOREIGN_ORIGIN})
     allowed = headers.get("Access-Control-Allow-Origin")
@@ -107,8 +120,8 @@ async def _problems(url: str) -> list[str]:
     return out
 
 
-def problems(url: str) -> list[str]:
-    return asyncio.run(_problems(url))
+def problems(url: str, address: str = LOCAL_ONLY) -> list[str]:
+    return asyncio.run(_problems(url, address))
 
 
 def startup_problems(log: str) -> list[str]:

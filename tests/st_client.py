@@ -11,8 +11,11 @@ sessions cost the client little and the figures measure the server.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlparse
 
@@ -54,29 +57,58 @@ class Run:
 
     @property
     def text(self) -> str:
-        """Every Markdown, heading and alert body, to look for a sentence."""
+        """Every Markdown, heading and alert body, and every table cell, to look for a sentence."""
         parts = [m.body for m in self.of("markdown")] + [h.body for h in self.of("heading")]
         parts += [a.body for a in self.of("alert")]
+        for table in self.tables:
+            parts += [str(v) for v in table.to_numpy().ravel()]
         return "\n".join(parts)
 
+    @property
+    def plain(self) -> str:
+        """`text` as a person reads it: without Markdown's escapes and bold marks."""
+        return re.sub(r"\\(.)", r"\1", self.text).replace("**", "")
 
-def xsrf_cookie(url: str, timeout: float = 30) -> str | None:
-    """GET the health endpoint, as the browser's first request does; the server sets the XSRF
-    cookie there."""
+    @property
+    def tables(self) -> list:
+        """The st.table elements as DataFrames."""
+        import pyarrow as pa
+
+        return [pa.ipc.open_stream(t.arrow_data.data).read_all().to_pandas() for t in self.of("table")]
+
+    @property
+    def links(self) -> dict[str, str]:
+        """Link buttons: label → URL."""
+        return {b.label: b.url for b in self.of("link_button")}
+
+
+def cookies(url: str, timeout: float = 30) -> dict[str, str]:
+    """GET the health endpoint, as the browser's first requests do; the server sets its cookies
+    there (the XSRF cookie, and the dashboard's browser cookie)."""
+    jar = {}
     with urllib.request.urlopen(url + "/_stcore/health", timeout=timeout) as resp:
         for header in resp.headers.get_all("Set-Cookie") or []:
             name, _, rest = header.partition("=")
-            if name.strip() == XSRF_COOKIE:
-                return rest.split(";", 1)[0]
-    return None
+            jar[name.strip()] = rest.split(";", 1)[0]
+    return jar
+
+
+def xsrf_cookie(url: str, timeout: float = 30) -> str | None:
+    return cookies(url, timeout).get(XSRF_COOKIE)
+
+
+def cookie_header(jar: dict[str, str]) -> str:
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
 class Session:
     """One tab: `await Session.open(url)`, then `await s.run(...)` as often as needed, `await s.close()`."""
 
-    def __init__(self, ws, url: str) -> None:
+    def __init__(self, ws, url: str, jar: dict[str, str] | None = None) -> None:
         self.ws = ws
         self.url = url
+        self.jar = jar or {}  # the cookies this "browser" sends
+        self.session_id = ""  # set by the first run (NewSession)
         self.widgets: dict[str, Widget] = {}  # by label
         self.pages: dict[str, str] = {}  # url path ("" for the default page) → page_script_hash
         self.page_hash = ""
@@ -84,21 +116,73 @@ class Session:
         self.query: dict[str, list[str]] = {}  # the URL's query parameters, as the browser keeps them
 
     @classmethod
-    async def open(cls, url: str, origin: str | None = None, timeout: float = 60) -> Session:
-        cookie = await asyncio.to_thread(xsrf_cookie, url)
+    async def open(cls, url: str, origin: str | None = None, timeout: float = 60, jar: dict[str, str] | None = None,
+                   resume: str | None = None) -> Session:
+        """A new tab. `jar`: the cookies of an existing "browser" (default: fresh ones from the
+        server). `resume`: a session id to ask the server to resume, as the browser does after
+        a dropped connection."""
+        if jar is None:
+            jar = await asyncio.to_thread(cookies, url)
         host = urlparse(url).netloc
         headers = {"Origin": origin or f"http://{host}"}
+        # The browser sends its XSRF token and, when reconnecting, its session id as the second
+        # and third "subprotocols".
         protocols = ["streamlit"]
-        if cookie:
-            headers["Cookie"] = f"{XSRF_COOKIE}={cookie}"
-            protocols.append(cookie)
+        if jar.get(XSRF_COOKIE) or resume:
+            protocols.append(jar.get(XSRF_COOKIE) or "no-token")
+        if resume:
+            protocols.append(resume)
+        if jar:
+            headers["Cookie"] = cookie_header(jar)
         ws_url = "ws://" + host + urlparse(url).path.rstrip("/") + "/_stcore/stream"
         ws = await connect(ws_url, additional_headers=headers, subprotocols=protocols, max_size=None,
                            open_timeout=timeout)
-        return cls(ws, url)
+        return cls(ws, url, jar)
 
     async def close(self) -> None:
         await self.ws.close()
+
+    def put_file(self, filename: str, data: bytes, session_id: str | None = None) -> tuple[int, str]:
+        """PUT a file to the upload endpoint as the browser's uploader does (multipart, XSRF header,
+        cookies). Returns (HTTP status, file id)."""
+        file_id = str(uuid.uuid4())
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+                f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        req = urllib.request.Request(
+            f"{self.url}/_stcore/upload_file/{session_id or self.session_id}/{file_id}", data=body, method="PUT",
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Cookie": cookie_header(self.jar),
+                     "X-Xsrftoken": self.jar.get(XSRF_COOKIE, "")})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return resp.status, file_id
+        except urllib.error.HTTPError as err:
+            return err.code, file_id
+
+    async def upload(self, label: str, filename: str, data: bytes, timeout: float = 120) -> Run:
+        """Upload a file into the uploader `label` of the current page and rerun, as a person
+        choosing the file does."""
+        status, file_id = await asyncio.to_thread(self.put_file, filename, data)
+        if status != 204:
+            raise RuntimeError(f"the upload of {filename} got HTTP {status}")
+        w = self.widgets[label]
+        state = WidgetState(id=w.id)
+        info = state.file_uploader_state_value.uploaded_file_info.add()
+        info.name, info.size, info.file_id = filename, len(data), file_id
+        info.file_urls.file_id = file_id
+        info.file_urls.upload_url = info.file_urls.delete_url = f"/_stcore/upload_file/{self.session_id}/{file_id}"
+        self.values[w.id] = state
+        return await self.run(timeout=timeout)
+
+    def get(self, path: str, jar: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
+        """GET a path of the server with this tab's cookies (or `jar`): (status, body, headers)."""
+        req = urllib.request.Request(self.url.rstrip("/") + "/" + path.lstrip("/"),
+                                     headers={"Cookie": cookie_header(self.jar if jar is None else jar)})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return resp.status, resp.read(), {k.lower(): v for k, v in resp.headers.items()}
+        except urllib.error.HTTPError as err:
+            return err.code, err.read(), {k.lower(): v for k, v in err.headers.items()}
 
     def set(self, label: str, value) -> None:
         """Set a widget (by its label) as a user would; sent with the next run."""
@@ -137,6 +221,7 @@ class Session:
                 kind = fm.WhichOneof("type")
                 if kind == "new_session":
                     run.new_session = fm.new_session
+                    self.session_id = fm.new_session.initialize.session_id or self.session_id
                     run.elements.clear()
                 elif kind == "navigation":
                     run.navigation = fm.navigation

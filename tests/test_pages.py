@@ -167,7 +167,11 @@ def test_data_page_offers_template_dictionary_and_downloads():
     assert not at.exception
     labels = [b.label for b in at.get("download_button")]
     assert any("template" in lbl for lbl in labels)
-    assert {"Endpoints per patient (CSV)", "Report (JSON)", "Report (Markdown)"} <= set(labels)
+    # Patient-data downloads are links served by server.py to this session only
+    # (tests/test_sessions.py); AppTest runs app.py without that server, so they show disabled.
+    patient_data = {b.label: b.disabled for b in at.button}
+    assert {"Endpoints per patient (CSV)", "Report (JSON)", "Report (Markdown)"} <= set(patient_data)
+    assert all(patient_data[k] for k in ("Endpoints per patient (CSV)", "Report (JSON)", "Report (Markdown)"))
 
 
 def test_cohort_text_is_shown_as_text_not_markdown(monkeypatch, tmp_path):

@@ -41,6 +41,35 @@ def test_settings_in_effect_are_the_hardened_ones(served):
     assert hardening.problems(url) == []
 
 
+def test_make_run_listens_on_this_machine_only(served):
+    """`make run` binds 127.0.0.1: from another address of this machine the port is closed."""
+    import socket
+
+    url, _ = served
+    port = int(url.rsplit(":", 1)[1])
+    others = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)} - {"127.0.0.1"}
+    others |= {a for a in _interface_addresses() if not a.startswith("127.")}
+    if not others:
+        pytest.skip("this machine has no address but loopback")
+    for address in others:
+        with socket.socket() as s:
+            s.settimeout(3)
+            assert s.connect_ex((address, port)) != 0, f"the dashboard answers on {address}:{port}"
+    with socket.create_connection(("127.0.0.1", port), timeout=3):
+        pass
+
+
+def _interface_addresses() -> set[str]:
+    """IPv4 addresses of this machine's interfaces (from `ip`, when it is there)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("ip"):
+        return set()
+    out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    return {line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3}
+
+
 def test_editing_the_app_on_disk_does_not_reach_open_sessions(served, app_copy):
     """fileWatcherType = none: no watcher, so an edited script is neither noticed nor rerun."""
     url, _ = served
@@ -69,10 +98,28 @@ def test_editing_the_app_on_disk_does_not_reach_open_sessions(served, app_copy):
 def test_the_checks_catch_a_server_with_the_settings_undone(app_copy, tmp_path):
     undone = ("--browser.gatherUsageStats", "true", "--client.toolbarMode", "developer",
               "--client.showErrorDetails", "full", "--server.enableXsrfProtection", "false",
-              "--server.enableCORS", "false", "--server.maxUploadSize", "200", "--server.fileWatcherType", "poll")
-    with serving(tmp_path / "log", *undone, cwd=app_copy) as app:
+              "--server.enableCORS", "false", "--server.maxUploadSize", "200", "--server.fileWatcherType", "poll",
+              "--server.enableAgentApi", "true", "--server.address", "0.0.0.0")
+    # Served without server.py, too: no security headers, no browser cookie.
+    with serving(tmp_path / "log", *undone, cwd=app_copy, script="app.py") as app:
         found = "\n".join(hardening.problems(app.url))
     for what in ("usage statistics", "toolbar mode", "client.showErrorDetails", "server.enableXsrfProtection",
                  "server.enableCORS", "server.maxUploadSize", "server.fileWatcherType", "allows [200] MB",
-                 "without the XSRF token", "foreign origin is allowed", "WebSocket session from"):
+                 "without the XSRF token", "foreign origin is allowed", "WebSocket session from",
+                 "server.enableAgentApi", "server.address", "X-Frame-Options", "Content-Security-Policy",
+                 "X-Content-Type-Options", "Referrer-Policy", "browser cookie"):
         assert what in found, f"{what!r} not reported:\n{found}"
+
+
+def test_the_server_does_not_start_without_the_browser_identity(tmp_path):
+    """Without server.trustedUserHeaders every anonymous visitor has the same identity, and a
+    session id alone would resume a session: server.py refuses to serve, with a sentence."""
+    (tmp_path / "app").mkdir()
+    app = copy_app(tmp_path / "app")
+    config = app / ".streamlit" / "config.toml"
+    config.write_text("\n".join(line for line in config.read_text().splitlines() if not line.startswith("trustedUserHeaders")))
+    log = tmp_path / "log"
+    with pytest.raises(RuntimeError):
+        with serving(log, cwd=app, port=None):
+            pass
+    assert "server.trustedUserHeaders must map x-dashboard-browser" in log.read_text()

@@ -16,12 +16,12 @@ from analysis.filters import Filters
 from analysis.plots import export_config
 from analysis.report import Results, compute
 from analysis.schema import ARM_CONTROL, ARM_LABELS, ARM_TACROLIMUS, DIAGNOSES, SEXES, SEX_LABELS
+from pages.views import session, shared
 
 # The views live in pages/views/; pages/*.py are one-line entries that hand a link such as /rfs
 # over to app.py (see pages/rfs.py). Absolute paths let the views resolve wherever the entry
 # script runs from (AppTest runs a temporary copy).
 PAGES = Path(__file__).resolve().parent
-UPLOADED = "uploaded_cohort"  # session_state key: a cohort uploaded in this browser session only
 SMALL_ARM = 5
 LOGIN_SETTING = "DASHBOARD_LOGIN"  # environment: "on" requires sign-in (st.login); off by default
 AUTH_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url")
@@ -87,41 +87,41 @@ def require_login(pages: list) -> None:
 
 
 def _fingerprint(path: Path) -> str:
-    files = [path] if path.is_file() else sorted(f for f in path.iterdir() if f.is_file())
-    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+    """Names, sizes and times of the cohort's files: a changed file is a new cohort. Empty when the
+    path cannot be read, so that loading it says why."""
+    try:
+        files = [path] if path.is_file() else sorted(f for f in path.iterdir() if f.is_file())
+        return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+    except OSError:
+        return ""
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the cohort…")
-def _load(path: str, fingerprint: str) -> Cohort:
-    return load(path)
+def configured_path() -> Path:
+    return Path(os.environ.get("COHORT_PATH") or DEFAULT_COHORT)
 
 
 def configured_cohort() -> Cohort:
-    """The cohort on disk: COHORT_PATH (a mounted department cohort) or the shipped one."""
-    path = Path(os.environ.get("COHORT_PATH") or DEFAULT_COHORT)
-    return _load(str(path), _fingerprint(path))
+    """The cohort on disk: COHORT_PATH (a mounted department cohort) or the shipped one, read and
+    derived once per server (pages/views/shared.py)."""
+    path = configured_path()
+    key = (str(path), _fingerprint(path))
+    if key in shared.COHORTS:
+        return shared.COHORTS.get(key, lambda: load(path))
+    with st.spinner("Loading the cohort…"):
+        return shared.COHORTS.get(key, lambda: load(path))
 
 
 def active_cohort() -> Cohort:
-    return st.session_state.get(UPLOADED) or configured_cohort()
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def _shared_results(sha256: str, filters: Filters, _cohort: Cohort) -> Results:
-    return compute(_cohort, filters)
+    up = session.upload()
+    return up.cohort if up is not None else configured_cohort()
 
 
 def results(cohort: Cohort, filters: Filters) -> Results:
     """Statistics for the filtered cohort. An uploaded cohort's results stay in this session."""
-    if st.session_state.get(UPLOADED) is cohort:
-        cache = st.session_state.setdefault("_results", {})
-        key = (cohort.sha256, filters)
-        if key not in cache:
-            if len(cache) >= 16:
-                cache.pop(next(iter(cache)))
-            cache[key] = compute(cohort, filters)
-        return cache[key]
-    return _shared_results(cohort.sha256, filters, cohort)
+    up = session.upload()
+    if up is not None and up.cohort is cohort:
+        return session.results_of_upload(cohort, filters, compute)
+    return shared.RESULTS.get((cohort.sha256, filters), lambda: compute(cohort, filters))
 
 
 def _reset(age_range: tuple[int, int]) -> None:
@@ -218,6 +218,9 @@ DEPLOYMENT_SETTINGS = (
     ("server.maxUploadSize", "upload limit (MB)"),
     ("server.fileWatcherType", "file watcher"),
     ("server.allowedHosts", "host names accepted (empty: any)"),
+    ("server.address", "network address listened on (127.0.0.1: this machine only)"),
+    ("server.trustedUserHeaders", "browser identity from the dashboard's cookie: a session resumes only in its browser"),
+    ("server.enableAgentApi", "agent API (drives the app without a browser)"),
 )
 
 
@@ -227,6 +230,10 @@ def deployment_settings() -> None:
             return str(value).lower()
         if isinstance(value, list):
             return ", ".join(map(str, value)) or "(empty)"
+        if isinstance(value, dict):
+            return ", ".join(f"{k} → {v}" for k, v in value.items()) or "(empty)"
+        if value is None:
+            return "(not set)"
         return str(value)
 
     rows = [f"| {key} | {meaning} | {md_escape(shown(config.get_option(key)))} |" for key, meaning in DEPLOYMENT_SETTINGS]

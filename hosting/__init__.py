@@ -1,0 +1,6 @@
+"""The web server around the Streamlit app (`server.py`): what a hospital's network sees.
+
+browser.py    a cookie per browser, which binds sessions and downloads to it; security headers
+uploads.py    uploads kept in memory, one file per session
+downloads.py  patient-level files served to the session that asked for them, and to no one else
+"""

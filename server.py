@@ -1,0 +1,68 @@
+"""The dashboard's web server: the Streamlit app (app.py) with what hosting patient data takes.
+
+    streamlit run server.py            (make run; the Docker image)
+
+Streamlit finds the `app` below and serves app.py through it, with its settings from
+.streamlit/config.toml and the command line as usual, plus:
+
+- a cookie per browser that binds sessions and downloads to it, and security headers
+  (hosting/browser.py);
+- uploads kept in memory, one per session, read in a memory-capped child process
+  (hosting/uploads.py, analysis/sandbox.py);
+- patient-level downloads served to the session that asked, and to no one else
+  (hosting/downloads.py).
+
+`streamlit run app.py` still draws the pages, without these; the tests that drive pages with
+AppTest do so, everything that serves the dashboard runs this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import streamlit as st
+from starlette.middleware import Middleware
+
+from hosting import browser, downloads, uploads
+
+PRUNE_SECONDS = 60
+
+
+class ServerConfigError(RuntimeError):
+    pass
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app):
+    from streamlit import config
+
+    trusted = config.get_option("server.trustedUserHeaders") or {}
+    if {k.lower(): v for k, v in trusted.items()}.get(browser.BROWSER_HEADER) != browser.USER_INFO_KEY:
+        # Without it every anonymous visitor has the same identity and a session id alone resumes
+        # a session: refuse to serve rather than serve without it.
+        raise ServerConfigError(
+            f"server.trustedUserHeaders must map {browser.BROWSER_HEADER} to \"{browser.USER_INFO_KEY}\" "
+            "(see .streamlit/config.toml); the dashboard does not start without it.")
+    uploads.keep_uploads_in_memory(config.get_option("server.maxUploadSize"))
+    uploads.READER.start()
+
+    async def prune_downloads() -> None:
+        while True:
+            await asyncio.sleep(PRUNE_SECONDS)
+            downloads.prune()
+
+    task = asyncio.create_task(prune_downloads())
+    try:
+        yield {}
+    finally:
+        task.cancel()
+        uploads.READER.close()
+
+
+app = st.App(
+    "app.py",
+    middleware=[Middleware(browser.BrowserIdentity), Middleware(uploads.OneUploadPerSession)],
+    routes=downloads.routes(),
+    lifespan=lifespan,
+)
