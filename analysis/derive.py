@@ -176,7 +176,9 @@ def _tacrolimus_summary(tac: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     lo, hi = TACROLIMUS_TROUGH_TARGET
     t = tac.assign(patient_id=tac["patient_id"].astype(str))
     trough = t["trough_ng_ml"]
-    t = t.assign(in_range=((trough >= lo) & (trough <= hi)).where(trough.notna()))
+    # 1.0/0.0 and missing as floats: the mean is then computed in C (a bool-and-missing column is
+    # an object column, which pandas averages in Python).
+    t = t.assign(in_range=((trough >= lo) & (trough <= hi)).astype("float64").where(trough.notna()))
     g = t.groupby("patient_id", sort=False)
     out = pd.DataFrame({
         "tacrolimus_first_date": g["date"].min(),
@@ -208,7 +210,7 @@ def derive(tables: Tables) -> Derived:
 
     # Which patients have the lab results their diagnosis needs.
     assessed = set(course.index)
-    has = {t: set(tables.labs.loc[tables.labs["test"].eq(t), "patient_id"].astype(str)) for t in (PLT, HGB)}
+    has = {t: set(tables.labs.loc[tables.labs["test"].eq(t), "patient_id"].astype(str).unique()) for t in (PLT, HGB)}
     needs = out["diagnosis"]
     from_labs = out.index.isin(list(assessed)) & np.where(
         needs.eq(ITP), out.index.isin(list(has[PLT])),

@@ -813,7 +813,8 @@ def _coverage_warnings(tables: dict[str, pd.DataFrame]) -> list[Problem]:
     labs = tables.get("labs")
     if labs is None:
         labs = empty_table(LABS)
-    has_test = {t: set(labs.loc[labs["test"].eq(t), "patient_id"]) for t in LAB_TESTS}
+    # The distinct ids per test (unique() hashes in C; set() of the column would iterate every row).
+    has_test = {t: set(labs.loc[labs["test"].eq(t), "patient_id"].unique()) for t in LAB_TESTS}
     needs_hb = pat["diagnosis"].isin([AIHA, ES])
     has_hb = pat["patient_id"].isin(has_test[HGB])
     markers = set().union(*(has_test[t] for t in HEMOLYSIS_MARKERS))
