@@ -38,9 +38,9 @@ from .schema import CohortError, ValidationReport
 
 MB = 1024 * 1024
 # What a reading child may allocate beyond what it inherits. A zip of Parquet tables of 20,000
-# patients (964,398 lab rows) peaks at 527 MB; the server, the helper and a child at its cap
+# patients (964,398 lab rows) peaks at 527 MB resident, most of it its own; the server, the helper and a child at its cap
 # stay under 1.5 GB together.
-MEMORY_BYTES = 768 * MB
+MEMORY_BYTES = 640 * MB
 # Read + validate + derive of one upload. A zip of Parquet tables of 20,000 patients takes 5 s;
 # an .xlsx workbook is read far more slowly (10,000 patients: 35 s), so a workbook of more than
 # about 7,000 patients is refused with the advice to send Parquet or CSV tables in a .zip.
@@ -143,12 +143,40 @@ def _child(fd: int, filename: str, data: bytes, memory: int, seconds: float) -> 
 # The helper process: forks one child per request
 
 
-def serve(inp: int = 0, out: int = 1) -> None:
+def _warm_up() -> None:
+    """Read a small cohort once as zipped Parquet and CSV tables, so that what pandas and pyarrow
+    import or set up on first use is done here, once, and every forked child starts with it.
+    (No workbook is written for this: openpyxl writes a workbook through temporary files.)"""
+    import io
+    import zipfile
+
+    import openpyxl.reader.excel  # noqa: F401  imported here, not in each child
+    import pandas as pd
+
+    from .cohort import DEFAULT_COHORT, from_bytes
+
+    frames = {f.stem: pd.read_parquet(f) for f in sorted(DEFAULT_COHORT.glob("*.parquet"))}
+    keep = set(frames["patients"]["patient_id"].head(8))
+    frames = {k: v[v["patient_id"].isin(keep)] for k, v in frames.items()}
+    shapes = {}
+    for kind in ("parquet", "csv"):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, df in frames.items():
+                zf.writestr(f"{name}.{kind}", df.to_parquet(index=False) if kind == "parquet" else df.to_csv(index=False))
+        shapes[f"warm-up-{kind}.zip"] = buf.getvalue()
+    for name, data in shapes.items():
+        from_bytes(name, data)
+
+
+def serve(inp: int = 0, out: int = 1, warm: bool = True) -> None:
     """The helper's loop: a request (filename, data, memory, seconds) in, a reply out, until
     the server closes the pipe."""
     from . import cohort  # noqa: F401  the engine, imported once and inherited by every child
 
     sys.stdout = sys.stderr  # stdout carries replies only
+    if warm:
+        _warm_up()
     while True:
         request = _read(inp)
         if request is None:

@@ -99,8 +99,9 @@ def settle(pg) -> None:
 
 
 def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants (the upload reader's helper and its
-    children), in MB. Pages a parent and a forked child share are counted twice: an upper bound."""
+    """Memory of a process and all its descendants (the upload reader's helper and its
+    children), in MB: the sum of their proportional set sizes (Pss), in which a page that a
+    parent and a forked child share counts half for each, so that nothing is counted twice."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -115,6 +116,14 @@ def tree_rss_mb(pid: int) -> float:
         p = int(entry)
         children.setdefault(int(fields.get("PPid", "0").strip() or 0), []).append(p)
         rss[p] = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
+        try:
+            with open(f"/proc/{entry}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        rss[p] = int(line.split()[1])
+                        break
+        except OSError:
+            pass
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()

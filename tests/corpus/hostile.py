@@ -433,7 +433,7 @@ CASES: tuple[Case, ...] = (
     Case("infinite-cost.csv", "drug costs of inf and -inf", "not finite", infinite_cost),
     Case("huge-cost.csv", "a drug cost of 1e308", "implausible values above 10,000,000 CNY", huge_cost),
     Case("memory-hog.zip", "a million rows of 60 columns: 240 MB of CSV, 3 GB as Python strings",
-         "needs more than 768 MB of memory", memory_hog, upload_only=True),
+         "needs more than 640 MB of memory", memory_hog, upload_only=True),
     Case("slow-workbook.xlsx", "a million rows of shared-string cells: within every limit, slow to parse",
          "took longer than 25 seconds", slow_workbook, upload_only=True),
     Case("utf16.csv", "a CSV saved as UTF-16 (Excel's 'Unicode text')", "UTF-16", utf16_csv),
