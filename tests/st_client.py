@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +26,13 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
 
 XSRF_COOKIE = "_streamlit_xsrf"
+# The tests' own proxy (tests/test_proxy.py) presents a certificate it made itself.
+TEST_TLS = ssl._create_unverified_context()
+
+
+def _open(req, timeout: float):
+    url = req if isinstance(req, str) else req.full_url
+    return urllib.request.urlopen(req, timeout=timeout, context=TEST_TLS if url.startswith("https:") else None)
 FINISHED = ForwardMsg.ScriptFinishedStatus.Name
 
 
@@ -86,7 +94,7 @@ def cookies(url: str, timeout: float = 30) -> dict[str, str]:
     """GET the health endpoint, as the browser's first requests do; the server sets its cookies
     there (the XSRF cookie, and the dashboard's browser cookie)."""
     jar = {}
-    with urllib.request.urlopen(url + "/_stcore/health", timeout=timeout) as resp:
+    with _open(url + "/_stcore/health", timeout=timeout) as resp:
         for header in resp.headers.get_all("Set-Cookie") or []:
             name, _, rest = header.partition("=")
             jar[name.strip()] = rest.split(";", 1)[0]
@@ -124,7 +132,7 @@ class Session:
         if jar is None:
             jar = await asyncio.to_thread(cookies, url)
         host = urlparse(url).netloc
-        headers = {"Origin": origin or f"http://{host}"}
+        headers = {"Origin": origin or f"{urlparse(url).scheme}://{host}"}
         # The browser sends its XSRF token and, when reconnecting, its session id as the second
         # and third "subprotocols".
         protocols = ["streamlit"]
@@ -134,8 +142,10 @@ class Session:
             protocols.append(resume)
         if jar:
             headers["Cookie"] = cookie_header(jar)
-        ws_url = "ws://" + host + urlparse(url).path.rstrip("/") + "/_stcore/stream"
+        secure = urlparse(url).scheme == "https"
+        ws_url = ("wss://" if secure else "ws://") + host + urlparse(url).path.rstrip("/") + "/_stcore/stream"
         ws = await connect(ws_url, additional_headers=headers, subprotocols=protocols, max_size=None,
+                           ssl=TEST_TLS if secure else None,
                            open_timeout=timeout)
         return cls(ws, url, jar)
 
@@ -154,7 +164,7 @@ class Session:
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Cookie": cookie_header(self.jar),
                      "X-Xsrftoken": self.jar.get(XSRF_COOKIE, "")})
         try:
-            with urllib.request.urlopen(req, timeout=120) as resp:
+            with _open(req, timeout=120) as resp:
                 return resp.status, file_id
         except urllib.error.HTTPError as err:
             return err.code, file_id
@@ -179,7 +189,7 @@ class Session:
         req = urllib.request.Request(self.url.rstrip("/") + "/" + path.lstrip("/"),
                                      headers={"Cookie": cookie_header(self.jar if jar is None else jar)})
         try:
-            with urllib.request.urlopen(req, timeout=120) as resp:
+            with _open(req, timeout=120) as resp:
                 return resp.status, resp.read(), {k.lower(): v for k, v in resp.headers.items()}
         except urllib.error.HTTPError as err:
             return err.code, err.read(), {k.lower(): v for k, v in err.headers.items()}
