@@ -24,6 +24,7 @@ import contextlib
 import streamlit as st
 from starlette.middleware import Middleware
 
+import hosting
 from hosting import browser, downloads, uploads
 
 PRUNE_SECONDS = 60
@@ -46,6 +47,7 @@ async def lifespan(_app):
             "(see .streamlit/config.toml); the dashboard does not start without it.")
     uploads.keep_uploads_in_memory(config.get_option("server.maxUploadSize"))
     uploads.READER.start()
+    hosting.ACTIVE = True
 
     async def prune_downloads() -> None:
         while True:

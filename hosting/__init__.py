@@ -4,3 +4,7 @@ browser.py    a cookie per browser, which binds sessions and downloads to it; se
 uploads.py    uploads kept in memory, one file per session
 downloads.py  patient-level files served to the session that asked for them, and to no one else
 """
+
+# Set by server.py when it starts: the Data page's settings table says whether this process is
+# served with all of the above, or was started as `streamlit run app.py` without it.
+ACTIVE = False

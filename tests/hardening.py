@@ -29,6 +29,7 @@ EXPECTED = {
     "server.fileWatcherType": "none",
     "server.trustedUserHeaders": "X-Dashboard-Browser → browser",
     "server.enableAgentApi": "false",
+    "server.py": "yes",
 }
 LOCAL_ONLY = "127.0.0.1"  # `make run`; the container listens on all of its interfaces, behind its proxy
 UPLOAD_LIMIT_MB = 50

@@ -107,7 +107,7 @@ def test_the_checks_catch_a_server_with_the_settings_undone(app_copy, tmp_path):
                  "server.enableCORS", "server.maxUploadSize", "server.fileWatcherType", "allows [200] MB",
                  "without the XSRF token", "foreign origin is allowed", "WebSocket session from",
                  "server.enableAgentApi", "server.address", "X-Frame-Options", "Content-Security-Policy",
-                 "X-Content-Type-Options", "Referrer-Policy", "browser cookie"):
+                 "X-Content-Type-Options", "Referrer-Policy", "browser cookie", "server.py is 'no"):
         assert what in found, f"{what!r} not reported:\n{found}"
 
 

@@ -217,3 +217,58 @@ def test_an_uploaded_cohort_is_forgotten_when_another_browser_holds_the_session(
     assert not at.exception
     assert "n = 318 of 318 patients" in sidebar(at)
     assert session.UPLOADED not in at.session_state and session.RESULTS not in at.session_state
+
+
+def test_every_message_the_protocol_allows_leaves_the_server_serving(tmp_path):
+    """A client sends each kind of message a browser may send, the development-only ones and
+    backend operations included, on a server running from a copy of the app: the server goes on
+    serving other sessions and writes nothing into the app's folder."""
+    import hashlib
+
+    from browser_support import copy_app
+
+    (tmp_path / "app").mkdir()
+    app_dir = copy_app(tmp_path / "app")
+
+    def contents() -> dict:
+        return {str(p.relative_to(app_dir)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+                for p in app_dir.rglob("*") if "__pycache__" not in p.parts}
+
+    before = contents()
+
+    def messages() -> list[BackMsg]:
+        out = []
+        for kind in ("clear_cache", "set_run_on_save", "stop_script", "load_git_info", "app_heartbeat",
+                     "debug_disconnect_websocket", "debug_shutdown_runtime"):
+            m = BackMsg()
+            setattr(m, kind, True)
+            out.append(m)
+        m = BackMsg()
+        m.file_urls_request.request_id = "r1"
+        m.file_urls_request.file_names.extend(["a.csv"] * 50)
+        out.append(m)
+        for op in ("install_skills", "dismiss_skills_nudge", "deferred_file"):
+            m = BackMsg()
+            m.backend_operation_request.request_id = op
+            getattr(m.backend_operation_request, op).SetInParent()
+            if op == "deferred_file":
+                m.backend_operation_request.deferred_file.file_id = "0" * 32
+            out.append(m)
+        return out
+
+    async def scenario(url: str):
+        sender = await Session.open(url)
+        await sender.run()
+        for m in messages():
+            await sender.ws.send(m.SerializeToString())
+        await asyncio.sleep(1)
+        await sender.close()
+        other = await Session.open(url)
+        run = await other.run()
+        await other.close()
+        return run
+
+    with serving(tmp_path / "server.log", cwd=app_dir) as app:
+        run = asyncio.run(scenario(app.url))
+    assert run.status == "FINISHED_SUCCESSFULLY" and "n = 318 of 318 patients" in run.plain
+    assert contents() == before

@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit import config
 
+import hosting
 from analysis import __version__
 from analysis.cohort import DEFAULT_COHORT, Cohort, load
 from analysis.filters import Filters
@@ -40,7 +41,10 @@ def md_escape(text: object) -> str:
 def problems_table(report) -> None:
     """Every problem of a validation report as a table, cohort text escaped."""
     frame = report.to_frame()[["severity", "table", "column", "rows", "problem"]]
-    st.table(frame.map(md_escape).set_index("severity"))
+    frame["rows"] = frame["rows"].map(lambda n: f"{n:,}" if n else "")
+    # A file that cannot be read at all names no table, column or rows: leave those columns out.
+    keep = [c for c in frame.columns if c in ("severity", "problem") or frame[c].astype(str).str.len().gt(0).any()]
+    st.table(frame[keep].map(md_escape).set_index("severity"))
 
 
 def login_setting() -> str:
@@ -238,4 +242,7 @@ def deployment_settings() -> None:
 
     rows = [f"| {key} | {meaning} | {md_escape(shown(config.get_option(key)))} |" for key, meaning in DEPLOYMENT_SETTINGS]
     rows.append(f"| {LOGIN_SETTING} | sign-in required (OpenID Connect) | {md_escape(login_setting())} |")
+    served = "yes" if hosting.ACTIVE else "no: started without server.py (streamlit run app.py)"
+    rows.append(f"| server.py | sessions and downloads bound to the browser, uploads kept in memory, security "
+                f"headers | {md_escape(served)} |")
     st.markdown("| setting | meaning | in effect |\n|---|---|---|\n" + "\n".join(rows))

@@ -37,7 +37,8 @@ if session.is_new(upload) and session.read_upload(upload):
     st.rerun()
 refused = session.refused()
 if refused is not None:
-    st.error(f"{common.md_escape(refused.filename)} was not loaded: {len(refused.report.errors)} problem(s) must be "
+    n = len(refused.report.errors)
+    st.error(f"{common.md_escape(refused.filename)} was not loaded: {n} problem{'s' if n != 1 else ''} must be "
              "corrected first. The cohort in use has not changed.")
     common.problems_table(refused.report)
 

@@ -68,10 +68,32 @@ def running(image: str, *run_args: str):
         subprocess.run(["podman", *RUNC, "rm", "-f", cid], capture_output=True)
 
 
+READ_ONLY = ("--read-only", "--tmpfs", "/tmp")  # as the README runs it
+
+
 @pytest.fixture(scope="module")
 def container(image):
-    with running(image) as started:
+    with running(image, *READ_ONLY) as started:
         yield started
+
+
+def test_an_upload_is_read_in_the_read_only_container(container):
+    """The upload reader's helper and child run inside the image, on a read-only root file system."""
+    from files import shipped_subset, xlsx_bytes
+    from st_client import Session
+
+    _, url = container
+
+    async def upload():
+        tab = await Session.open(url)
+        await tab.run()
+        await tab.run(page="data")
+        run = await tab.upload("Cohort file", "department.xlsx", xlsx_bytes(shipped_subset(120)))
+        await tab.close()
+        return run
+
+    run = asyncio.run(upload())
+    assert not run.exceptions and "n = 120 of 120 patients" in run.plain
 
 
 def test_a_cohort_mounted_read_only_is_served(image, tmp_path):
@@ -87,7 +109,7 @@ def test_a_cohort_mounted_read_only_is_served(image, tmp_path):
     for f in cohort.iterdir():
         f.chmod(0o644)
 
-    with running(image, "-v", f"{cohort}:/data:ro", "-e", "COHORT_PATH=/data") as (cid, url):
+    with running(image, *READ_ONLY, "-v", f"{cohort}:/data:ro", "-e", "COHORT_PATH=/data") as (cid, url):
         run = asyncio.run(one_run(url))
         assert not run.exceptions
         assert "n = 120 of 120 patients" in run.text

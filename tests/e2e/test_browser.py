@@ -131,6 +131,24 @@ def test_broken_upload_shows_the_problems_and_keeps_the_cohort(server, page):
     page.screenshot(path=str(SHOTS / "data-broken-upload.png"), full_page=True)
 
 
+def test_a_hostile_workbook_is_answered_with_a_sentence(server, page):
+    """A 2 KB workbook whose only cell is at XFD1048576 (it used to take the server down)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "corpus"))
+    import hostile
+
+    page.goto(server + "/data")
+    settle(page)
+    data = (hostile.STORED / "far-cell.xlsx").read_bytes()
+    upload(page, "far-cell.xlsx", data, XLSX)
+    expect(page.get_by_text("far-cell.xlsx was not loaded")).to_be_visible()
+    expect(page.get_by_text("has a value in column 16,384").first).to_be_visible()
+    assert "n = 318 of 318 patients" in sidebar_count(page)
+    assert page.get_by_test_id("stException").count() == 0
+    page.screenshot(path=str(SHOTS / "data-hostile-upload.png"), full_page=True)
+
+
 def test_html_and_markdown_in_cells_are_shown_as_text(server, page):
     page.goto(server + "/data")
     settle(page)
@@ -148,6 +166,8 @@ def test_valid_workbook_switches_the_app(server, page):
     upload(page, "department.xlsx", xlsx_bytes(shipped_subset(120)), XLSX)
     expect(page.get_by_text("In use: department")).to_be_visible(timeout=60000)
     assert "of 120 patients" in page.get_by_test_id("stSidebar").inner_text()
+    expect(page.get_by_text("uploaded in this browser session")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "data-uploaded.png"), full_page=True)
     page.get_by_test_id("stSidebarNavLink").filter(has_text="Overview").first.click()
     settle(page)
     expect(page.get_by_text("Data in use: department")).to_be_visible()
