@@ -18,7 +18,7 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/streamlit run server.py --server.port $(PORT)
+	$(BIN)/streamlit run server.py --server.port $(PORT) $(ARGS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
@@ -31,6 +31,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/derive.py
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/page_times.py
+	$(BIN)/python bench/upload.py --hostile
 	$(BIN)/python bench/synth_memory.py
 	$(BIN)/python bench/load.py --sessions 10 --seconds 60 --browser
 	$(BIN)/python bench/load.py --sessions 50 --seconds 60 --think 5 --browser
