@@ -33,6 +33,13 @@ class Cohort:
     def short_hash(self) -> str:
         return self.sha256[:12]
 
+    def memory_bytes(self) -> int:
+        """Bytes this cohort's tables take in memory, text included (pandas' deep count)."""
+        frames = [getattr(self.tables, name) for name in ("patients", "labs", "steroid_doses", "tacrolimus",
+                                                          "adverse_events")]
+        frames += [self.endpoints, self.steroid_segments]
+        return int(sum(df.memory_usage(deep=True).sum() for df in frames))
+
 
 def _build(raw: RawCohort) -> tuple[Cohort | None, ValidationReport]:
     notes = ValidationReport(raw.notes)

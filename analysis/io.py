@@ -535,6 +535,7 @@ def _read_zip(data: bytes, label: str, limits: Limits) -> tuple[dict[str, pd.Dat
 
 
 MAX_METADATA_BYTES = 64 * 1024
+MAX_METADATA_DEPTH = 10
 MAX_NAME_CHARS = 120
 
 
@@ -547,7 +548,23 @@ def _parse_metadata(content: bytes, label: str) -> dict:
         raise CohortError.single(f"{label} is not valid JSON.") from None
     if not isinstance(meta, dict):
         raise CohortError.single(f"{label} must hold a JSON object.")
+    if _deeper_than(meta, MAX_METADATA_DEPTH):
+        raise CohortError.single(f"{label} is nested more than {MAX_METADATA_DEPTH} levels deep; a cohort's "
+                                 "description is a name and a few flags.")
     return meta
+
+
+def _deeper_than(obj: object, limit: int) -> bool:
+    stack = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack += [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            stack += [(v, depth + 1) for v in item]
+    return False
 
 
 def _display_name(name: object) -> str:
