@@ -7,8 +7,9 @@ Streamlit finds the `app` below and serves app.py through it, with its settings 
 
 - a cookie per browser that binds sessions and downloads to it, and security headers
   (hosting/browser.py);
-- uploads kept in memory, one per session, read in a memory-capped child process
-  (hosting/uploads.py, analysis/sandbox.py);
+- uploads kept in memory, accepted only from the browser whose page shows the uploader, read in
+  a memory-capped child process, the cohorts held within a memory budget (hosting/uploads.py,
+  analysis/sandbox.py, hosting/held.py);
 - patient-level downloads served to the session that asked, and to no one else
   (hosting/downloads.py).
 
@@ -25,7 +26,7 @@ import streamlit as st
 from starlette.middleware import Middleware
 
 import hosting
-from hosting import browser, downloads, uploads
+from hosting import browser, downloads, held, uploads
 
 PRUNE_SECONDS = 60
 
@@ -38,6 +39,10 @@ class ServerConfigError(RuntimeError):
 async def lifespan(_app):
     from streamlit import config
 
+    if (config.get_option("server.baseUrlPath") or "").strip("/"):
+        # The upload guard and the download route match paths from the root.
+        raise ServerConfigError("server.baseUrlPath is not supported by the dashboard's server; serve it at the root "
+                                "of its own host name.")
     trusted = config.get_option("server.trustedUserHeaders") or {}
     if {k.lower(): v for k, v in trusted.items()}.get(browser.BROWSER_HEADER) != browser.USER_INFO_KEY:
         # Without it every anonymous visitor has the same identity and a session id alone resumes
@@ -49,12 +54,22 @@ async def lifespan(_app):
     uploads.READER.start()
     hosting.ACTIVE = True
 
-    async def prune_downloads() -> None:
+    grace = float(config.get_option("server.disconnectedSessionTTL") or 120) + PRUNE_SECONDS
+
+    def connected(session_id: str) -> bool:
+        from streamlit.runtime import Runtime
+
+        return Runtime.exists() and Runtime.instance().is_active_session(session_id)
+
+    async def prune() -> None:
+        """What ended sessions left: download offers, unread uploads, held cohorts."""
         while True:
             await asyncio.sleep(PRUNE_SECONDS)
             downloads.prune()
+            uploads.prune(connected)
+            held.HELD.prune(connected, grace)
 
-    task = asyncio.create_task(prune_downloads())
+    task = asyncio.create_task(prune())
     try:
         yield {}
     finally:
@@ -64,7 +79,7 @@ async def lifespan(_app):
 
 app = st.App(
     "app.py",
-    middleware=[Middleware(browser.BrowserIdentity), Middleware(uploads.OneUploadPerSession)],
+    middleware=[Middleware(browser.BrowserIdentity), Middleware(uploads.UploadGuard)],
     routes=downloads.routes(),
     lifespan=lifespan,
 )

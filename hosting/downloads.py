@@ -94,7 +94,14 @@ async def _download(request):
         return PlainTextResponse("This download link is not valid (it belongs to another browser, or its page "
                                  "was closed). Open the dashboard's Data page and use the download there.",
                                  status_code=404, headers={"Cache-Control": "no-store"})
-    data = await run_in_threadpool(found.build)
+    try:
+        data = await run_in_threadpool(found.build)
+    except Exception:  # a sentence, never a traceback; the server log keeps the details
+        import logging
+
+        logging.getLogger(__name__).exception("building %s failed", found.filename)
+        return PlainTextResponse(f"{found.filename} could not be built. Reload the page and try again.",
+                                 status_code=500, headers={"Cache-Control": "no-store"})
     return Response(data, media_type=found.mime, headers={
         "Content-Disposition": f"attachment; filename*=utf-8''{quote(found.filename, safe='')}",
         "Cache-Control": "no-store",

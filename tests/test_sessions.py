@@ -272,3 +272,27 @@ def test_every_message_the_protocol_allows_leaves_the_server_serving(tmp_path):
         run = asyncio.run(scenario(app.url))
     assert run.status == "FINISHED_SUCCESSFULLY" and "n = 318 of 318 patients" in run.plain
     assert contents() == before
+
+
+def test_a_cohort_let_go_to_free_memory_is_said_once(monkeypatch):
+    """Uploaded cohorts are held within a memory budget (hosting/held.py): when other sessions'
+    uploads take the room, this session shows the configured cohort and says why, once."""
+    from hosting.held import HELD
+    from pages.views import session
+    from test_pages import PAGES, fresh
+
+    monkeypatch.setattr(session, "browser", lambda: "browser-a")
+    at = fresh().run()
+    at.switch_page(PAGES[-1]).run()
+    at.file_uploader(key="upload").set_value(("department.xlsx", DEPARTMENT, "application/octet-stream")).run()
+    sidebar = " ".join(m.value for m in at.sidebar.markdown).replace("**", "")
+    assert "n = 120 of 120 patients" in sidebar
+    monkeypatch.setattr(HELD, "budget", HELD.nbytes + 1)
+    other = HELD.put("another-session", object(), HELD.nbytes)  # another session's upload needs the room
+    at.run()
+    HELD.drop(other)
+    warnings = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert "department.xlsx was let go to free the server's memory" in warnings
+    assert "n = 318 of 318 patients" in " ".join(m.value for m in at.sidebar.markdown).replace("**", "")
+    at.run()
+    assert not any("let go" in w.value for w in at.warning)

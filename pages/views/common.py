@@ -117,7 +117,12 @@ def configured_cohort() -> Cohort:
 
 def active_cohort() -> Cohort:
     up = session.upload()
-    return up.cohort if up is not None else configured_cohort()
+    cohort = up.cohort if up is not None else None
+    dropped = session.dropped()
+    if dropped:
+        st.warning(f"The cohort uploaded from {md_escape(dropped)} was let go to free the server's memory for other "
+                   "uploads; the configured cohort is shown. Upload the file again on the Data page to go on with it.")
+    return cohort if cohort is not None else configured_cohort()
 
 
 def results(cohort: Cohort, filters: Filters) -> Results:

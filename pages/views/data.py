@@ -32,6 +32,7 @@ st.subheader("Use your own cohort")
 st.markdown("An `.xlsx` workbook with one sheet per table, a `.zip` of Parquet tables, or one Parquet/CSV file of "
             "patients. The format is below and in the template workbook.")
 # .xls is accepted here so that the reader can say what to do with it (save as .xlsx).
+session.allow_uploads()
 upload = st.file_uploader("Cohort file", type=["xlsx", "zip", "parquet", "csv", "xls"], key="upload")
 if session.is_new(upload) and session.read_upload(upload):
     st.rerun()

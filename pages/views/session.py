@@ -5,7 +5,8 @@ files the session may download.
 A session can be resumed by another connection that names its id. server.py already refuses a
 resume from another browser (hosting/browser.py); this module checks again on every run and
 forgets the uploaded cohort, its results and its problems when the browser is not the one
-that uploaded it.
+that uploaded it. The cohort itself is held by hosting/held.py within the server's memory
+budget; the session keeps its key, and is told when the cohort had to make room for others.
 """
 
 from __future__ import annotations
@@ -17,23 +18,29 @@ import streamlit as st
 
 from analysis.cohort import Cohort
 from analysis.schema import ValidationReport
-from hosting import downloads
+from hosting import downloads, uploads
 from hosting.browser import BROWSER_HEADER
+from hosting.held import HELD
 
 UPLOADED = "uploaded_cohort"
 PROBLEMS = "_upload_problems"
 RESULTS = "_results"
 SEEN = "_upload_id"
+DROPPED = "_upload_dropped"
 MAX_RESULTS = 16
 
 
 @dataclass(frozen=True)
 class Upload:
-    cohort: Cohort
+    key: str  # of the cohort in hosting.held.HELD
     browser: str | None
     filename: str
     seconds: float
     peak_mb: float
+
+    @property
+    def cohort(self) -> Cohort | None:
+        return HELD.get(self.key)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,9 @@ def _session_id() -> str | None:
 def forget() -> None:
     """Drop the uploaded cohort, its results and its problems. The id of the last file read
     stays, so that the same file is not read again on the next run."""
+    up = st.session_state.get(UPLOADED)
+    if up is not None and _mine(up):
+        HELD.drop(up.key)
     for key in (UPLOADED, PROBLEMS, RESULTS):
         st.session_state.pop(key, None)
 
@@ -71,9 +81,19 @@ def upload() -> Upload | None:
     up = st.session_state.get(UPLOADED)
     refused = st.session_state.get(PROBLEMS)
     if (up is not None and not _mine(up)) or (refused is not None and not _mine(refused)):
-        forget()  # another browser holds this session now
+        for key in (UPLOADED, PROBLEMS, RESULTS):  # another browser holds this session now
+            st.session_state.pop(key, None)
+        return None
+    if up is not None and up.cohort is None:  # made room for other sessions' uploads
+        st.session_state[DROPPED] = up.filename
+        forget()
         return None
     return up
+
+
+def dropped() -> str | None:
+    """The name of an upload the server let go to free memory (said once)."""
+    return st.session_state.pop(DROPPED, None)
 
 
 def refused() -> Refused | None:
@@ -104,21 +124,32 @@ def _drop_from_streamlit(file_id: str) -> None:
 def read_upload(file) -> bool:
     """Read a file from st.file_uploader in the sandbox; keep the cohort or the problems. True
     when a cohort was loaded."""
-    from hosting.uploads import READER
-
     st.session_state[SEEN] = file.file_id
     data = file.getvalue()
     _drop_from_streamlit(file.file_id)
+    uploads.read(_session_id(), file.file_id)
     with st.spinner(f"Reading {file.name} in a separate process…"):
-        outcome = READER.read(file.name, data)
+        outcome = uploads.READER.read(file.name, data)
     del data
     if outcome.cohort is None:
         st.session_state[PROBLEMS] = Refused(file.name, outcome.report, browser())
         return False
-    st.session_state[UPLOADED] = Upload(outcome.cohort, browser(), file.name, outcome.seconds, outcome.peak_mb)
-    st.session_state.pop(RESULTS, None)
-    st.session_state.pop(PROBLEMS, None)
+    forget()
+    key = HELD.put(_session_id() or "", outcome.cohort, outcome.nbytes)
+    if key is None:
+        from analysis.schema import CohortError
+
+        st.session_state[PROBLEMS] = Refused(file.name, CohortError.single(
+            f"{file.name} takes {outcome.nbytes // 2**20:,} MB in memory, more than the server holds for uploads. "
+            "Ask IT to serve it from the server's disk (COHORT_PATH).").report, browser())
+        return False
+    st.session_state[UPLOADED] = Upload(key, browser(), file.name, outcome.seconds, outcome.peak_mb)
     return True
+
+
+def allow_uploads() -> None:
+    """This page shows an uploader: the server accepts uploads to this session from this browser."""
+    uploads.allow(_session_id(), browser())
 
 
 def is_new(file) -> bool:

@@ -45,11 +45,13 @@ class Memo(Generic[T]):
                     return self._values[key]
             try:
                 value = compute()  # an exception is not kept: the next request tries again
-            finally:
+            except BaseException:
                 with self._lock:
                     self._pending.pop(key, None)
-            with self._lock:
+                raise
+            with self._lock:  # stored and no longer pending in one step: no one computes it twice
                 self._values[key] = value
+                self._pending.pop(key, None)
                 while len(self._values) > self.max_entries:
                     self._values.popitem(last=False)
             return value
