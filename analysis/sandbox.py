@@ -56,6 +56,9 @@ MEMORY_BYTES = 640 * MB
 # an .xlsx workbook is read far more slowly (10,000 patients: 35 s), so a workbook of more than
 # about 7,000 patients is refused with the advice to send Parquet or CSV tables in a .zip.
 SECONDS = 25.0
+# A cohort takes about this many times its pickled size in memory (10,000 patients: 31 MB
+# pickled, 131 MB in memory by pandas' deep count; tests/test_sandbox.py checks the shipped one).
+MEMORY_PER_PICKLED_BYTE = 4.2
 # Uploads are read one at a time; one that waits longer than this for its turn is told so.
 WAIT_SECONDS = 60.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,8 +202,7 @@ def _child(request_fd: int, reply_fd: int, memory: int, seconds: float) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     resource.setrlimit(resource.RLIMIT_CPU, (int(seconds) + 5, int(seconds) + 10))
     try:
-        cohort = from_bytes(filename, data)
-        reply: tuple = ("cohort", cohort, cohort.memory_bytes())
+        reply: tuple = ("cohort", from_bytes(filename, data))
     except CohortError as err:
         reply = ("report", err.report)
     except MemoryError:
@@ -398,7 +400,7 @@ class Reader:
             return Outcome(None, _refusal(message), seconds, peak)
         kind = reply[0]
         if kind == "cohort":
-            return Outcome(reply[1], None, seconds, peak, int(reply[2]))
+            return Outcome(reply[1], None, seconds, peak, int(len(payload) * MEMORY_PER_PICKLED_BYTE))
         if kind == "report":
             return Outcome(None, reply[1], seconds, peak)
         if kind == "memory":
