@@ -56,18 +56,13 @@ async def lifespan(_app):
 
     grace = float(config.get_option("server.disconnectedSessionTTL") or 120) + PRUNE_SECONDS
 
-    def connected(session_id: str) -> bool:
-        from streamlit.runtime import Runtime
-
-        return Runtime.exists() and Runtime.instance().is_active_session(session_id)
-
     async def prune() -> None:
         """What ended sessions left: download offers, unread uploads, held cohorts."""
         while True:
             await asyncio.sleep(PRUNE_SECONDS)
             downloads.prune()
-            uploads.prune(connected)
-            held.HELD.prune(connected, grace)
+            uploads.prune(hosting.connected)
+            held.HELD.prune(hosting.connected, grace)
 
     task = asyncio.create_task(prune())
     try:

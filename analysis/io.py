@@ -258,9 +258,7 @@ def _dates_as_text(table: pa.Table) -> pa.Table:
         if not (pa.types.is_date(f.type) or pa.types.is_timestamp(f.type)):
             continue
         col = table.column(i)
-        days = pc.cast(col, pa.date32()) if pa.types.is_timestamp(f.type) else col
-        if pa.types.is_date64(f.type):
-            days = pc.cast(col, pa.date32())
+        days = col if pa.types.is_date32(f.type) else pc.cast(col, pa.date32())
         outside = pc.or_(pc.less(days, _DATE_SAFE[0]), pc.greater(days, _DATE_SAFE[1]))
         if pc.any(outside).as_py():
             table = table.set_column(i, f.name, pc.cast(days, pa.string()))

@@ -8,3 +8,10 @@ downloads.py  patient-level files served to the session that asked for them, and
 # Set by server.py when it starts: the Data page's settings table says whether this process is
 # served with all of the above, or was started as `streamlit run app.py` without it.
 ACTIVE = False
+
+
+def connected(session_id: str) -> bool:
+    """Whether a session has a browser connected now (not closed, not waiting to be resumed)."""
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and Runtime.instance().is_active_session(session_id)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import quote
 
+from . import connected
 from .browser import BROWSER_HEADER
 
 ROUTE = "/api/download/{token}"
@@ -40,18 +41,12 @@ _tokens: dict[tuple[str, str], str] = {}  # (session id, file name) → token, s
 _lock = threading.Lock()
 
 
-def _session_connected(session_id: str) -> bool:
-    from streamlit.runtime import Runtime
-
-    return Runtime.exists() and Runtime.instance().is_active_session(session_id)
-
-
 def prune() -> int:
     """Forget the offers of sessions that have ended, and expired ones. Returns how many remain."""
     now = time.monotonic()
     with _lock:
         for token, offer in list(_offers.items()):
-            if offer.expires < now or not _session_connected(offer.session_id):
+            if offer.expires < now or not connected(offer.session_id):
                 del _offers[token]
                 _tokens.pop((offer.session_id, offer.filename), None)
         return len(_offers)
@@ -77,7 +72,7 @@ def lookup(token: str, browser: str | None) -> Offer | None:
         found = _offers.get(token)
     if found is None or not browser or not secrets.compare_digest(found.browser, browser):
         return None
-    if found.expires < time.monotonic() or not _session_connected(found.session_id):
+    if found.expires < time.monotonic() or not connected(found.session_id):
         prune()
         return None
     return found

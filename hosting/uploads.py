@@ -23,6 +23,7 @@ import time
 
 from analysis.sandbox import Reader
 
+from . import connected
 from .browser import BROWSER_HEADER
 
 MB = 1024 * 1024
@@ -72,7 +73,7 @@ def _bytes_held(manager) -> int:
     return sum(stat.byte_length for stats in manager.get_stats().values() for stat in stats)
 
 
-def prune(connected) -> None:
+def prune(connected=connected) -> None:
     """Drop uploads no page has read in time, and the uploader owners of sessions that ended."""
     now = time.monotonic()
     manager = _manager()
@@ -117,16 +118,17 @@ class UploadGuard:
         length = next((v for k, v in scope.get("headers", []) if k == b"content-length"), b"")
         size = int(length) if length.isdigit() else (_limit_mb + 1) * MB
         manager = _manager()
+        size = min(size, (_limit_mb + 1) * MB)
+        busy: tuple[int, str] | None = None
         with _lock:
             if session_id in _arriving:
-                busy = "This page is still receiving an upload; wait for it to finish."
-            elif _bytes_held(manager) + sum(_arriving.values()) + min(size, (_limit_mb + 1) * MB) > TOTAL_BYTES:
-                busy = "The server holds too many uploads right now; try again in a minute."
+                busy = 429, "This page is still receiving an upload; wait for it to finish."
+            elif _bytes_held(manager) + sum(_arriving.values()) + size > TOTAL_BYTES:
+                busy = 503, "The server holds too many uploads right now; try again in a minute."
             else:
-                busy = ""
-                _arriving[session_id] = min(size, (_limit_mb + 1) * MB)
+                _arriving[session_id] = size
         if busy:
-            await _refuse(scope, receive, send, 429 if "still receiving" in busy else 503, busy)
+            await _refuse(scope, receive, send, *busy)
             return
         try:
             manager.remove_session_files(session_id)  # the new upload replaces the session's earlier ones

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-import urllib.error
-import urllib.request
 
 from streamlit.proto.NewSession_pb2 import Config
 
-from st_client import XSRF_COOKIE, Session, xsrf_cookie
+from st_client import XSRF_COOKIE, Session, request, xsrf_cookie
 
 # What a deployment must run with. Written out here, independent of the app's own table, so that a
 # change to either side is caught.
@@ -47,12 +45,8 @@ def settings_table(markdown: str) -> dict[str, str]:
 
 
 def _request(url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None):
-    req = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, resp.headers
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers
+    status, _, found = request(url, method, headers, data, timeout=60)
+    return status, found
 
 
 async def _foreign_origin_refused(url: str) -> bool:

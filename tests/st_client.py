@@ -33,6 +33,17 @@ TEST_TLS = ssl._create_unverified_context()
 def _open(req, timeout: float):
     url = req if isinstance(req, str) else req.full_url
     return urllib.request.urlopen(req, timeout=timeout, context=TEST_TLS if url.startswith("https:") else None)
+
+
+def request(url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None,
+            timeout: float = 120):
+    """One HTTP request, errors included: (status, body, headers; headers read case-insensitively)."""
+    req = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
+    try:
+        with _open(req, timeout=timeout) as resp:
+            return resp.status, resp.read(), resp.headers
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(), err.headers
 FINISHED = ForwardMsg.ScriptFinishedStatus.Name
 
 
@@ -159,15 +170,11 @@ class Session:
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
                 f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-        req = urllib.request.Request(
-            f"{self.url}/_stcore/upload_file/{session_id or self.session_id}/{file_id}", data=body, method="PUT",
+        status, _, _ = request(
+            f"{self.url}/_stcore/upload_file/{session_id or self.session_id}/{file_id}", "PUT", data=body,
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Cookie": cookie_header(self.jar),
                      "X-Xsrftoken": self.jar.get(XSRF_COOKIE, "")})
-        try:
-            with _open(req, timeout=120) as resp:
-                return resp.status, file_id
-        except urllib.error.HTTPError as err:
-            return err.code, file_id
+        return status, file_id
 
     async def upload(self, label: str, filename: str, data: bytes, timeout: float = 120) -> Run:
         """Upload a file into the uploader `label` of the current page and rerun, as a person
@@ -184,15 +191,10 @@ class Session:
         self.values[w.id] = state
         return await self.run(timeout=timeout)
 
-    def get(self, path: str, jar: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
+    def get(self, path: str, jar: dict[str, str] | None = None):
         """GET a path of the server with this tab's cookies (or `jar`): (status, body, headers)."""
-        req = urllib.request.Request(self.url.rstrip("/") + "/" + path.lstrip("/"),
-                                     headers={"Cookie": cookie_header(self.jar if jar is None else jar)})
-        try:
-            with _open(req, timeout=120) as resp:
-                return resp.status, resp.read(), {k.lower(): v for k, v in resp.headers.items()}
-        except urllib.error.HTTPError as err:
-            return err.code, err.read(), {k.lower(): v for k, v in err.headers.items()}
+        return request(self.url.rstrip("/") + "/" + path.lstrip("/"),
+                       headers={"Cookie": cookie_header(self.jar if jar is None else jar)})
 
     def set(self, label: str, value) -> None:
         """Set a widget (by its label) as a user would; sent with the next run."""

@@ -105,9 +105,12 @@ def configured_path() -> Path:
 
 
 def configured_cohort() -> Cohort:
-    """The cohort on disk: COHORT_PATH (a mounted department cohort) or the shipped one, read and
-    derived once per server (pages/views/shared.py)."""
-    path = configured_path()
+    """The cohort on disk: COHORT_PATH (a mounted department cohort) or the shipped one."""
+    return cohort_on_disk(configured_path())
+
+
+def cohort_on_disk(path: Path) -> Cohort:
+    """A cohort on disk, read and derived once per server and file fingerprint (pages/views/shared.py)."""
     key = (str(path), _fingerprint(path))
     if key in shared.COHORTS:
         return shared.COHORTS.get(key, lambda: load(path))

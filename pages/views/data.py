@@ -6,10 +6,10 @@ import json
 
 import streamlit as st
 
-from analysis.cohort import DEFAULT_COHORT, load
+from analysis.cohort import DEFAULT_COHORT
 from analysis.report import build, endpoints_csv, endpoints_table, markdown
 from analysis.template import data_dictionary, template_workbook
-from pages.views import common, session, shared
+from pages.views import common, session
 
 ctx = common.context()
 st.title("Data")
@@ -44,7 +44,7 @@ if refused is not None:
     common.problems_table(refused.report)
 
 # The template's example rows come from the shipped synthetic cohort, never from the cohort in use.
-example = shared.COHORTS.get(("template", str(DEFAULT_COHORT)), lambda: load(DEFAULT_COHORT))
+example = common.cohort_on_disk(DEFAULT_COHORT)
 st.download_button("Download the template workbook (.xlsx)", lambda: template_workbook(example.tables),
                    file_name="cohort-template.xlsx", on_click="ignore",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -21,6 +21,7 @@ from analysis.schema import ValidationReport
 from hosting import downloads, uploads
 from hosting.browser import BROWSER_HEADER
 from hosting.held import HELD
+from pages.views.shared import Memo
 
 UPLOADED = "uploaded_cohort"
 PROBLEMS = "_upload_problems"
@@ -68,6 +69,10 @@ def forget() -> None:
     up = st.session_state.get(UPLOADED)
     if up is not None and _mine(up):
         HELD.drop(up.key)
+    _clear()
+
+
+def _clear() -> None:
     for key in (UPLOADED, PROBLEMS, RESULTS):
         st.session_state.pop(key, None)
 
@@ -81,8 +86,7 @@ def upload() -> Upload | None:
     up = st.session_state.get(UPLOADED)
     refused = st.session_state.get(PROBLEMS)
     if (up is not None and not _mine(up)) or (refused is not None and not _mine(refused)):
-        for key in (UPLOADED, PROBLEMS, RESULTS):  # another browser holds this session now
-            st.session_state.pop(key, None)
+        _clear()  # another browser holds this session now; its cohort is not ours to drop
         return None
     if up is not None and up.cohort is None:  # made room for other sessions' uploads
         st.session_state[DROPPED] = up.filename
@@ -103,13 +107,8 @@ def refused() -> Refused | None:
 
 def results_of_upload(cohort: Cohort, filters, compute: Callable):
     """Results of the uploaded cohort: kept in this session, not shared."""
-    cache = st.session_state.setdefault(RESULTS, {})
-    key = (cohort.sha256, filters)
-    if key not in cache:
-        if len(cache) >= MAX_RESULTS:
-            cache.pop(next(iter(cache)))
-        cache[key] = compute(cohort, filters)
-    return cache[key]
+    memo = st.session_state.setdefault(RESULTS, Memo(MAX_RESULTS))
+    return memo.get((cohort.sha256, filters), lambda: compute(cohort, filters))
 
 
 def _drop_from_streamlit(file_id: str) -> None:

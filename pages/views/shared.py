@@ -57,5 +57,5 @@ class Memo(Generic[T]):
             return value
 
 
-COHORTS: Memo = Memo(max_entries=3)  # the configured cohort (by path and file fingerprint), the template's examples
+COHORTS: Memo = Memo(max_entries=3)  # cohorts on disk by path and file fingerprint: the configured one, the shipped one
 RESULTS: Memo = Memo(max_entries=64)  # statistics of a cohort for one filter choice
