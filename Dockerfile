@@ -24,7 +24,7 @@ COPY --chown=root:root app.py ./
 COPY --chown=root:root .streamlit ./.streamlit
 COPY --chown=root:root analysis ./analysis
 COPY --chown=root:root hosting ./hosting
-COPY --chown=root:root pages ./pages
+COPY --chown=root:root views ./views
 COPY --chown=root:root data ./data
 
 USER 10001:10001

@@ -1,38 +1,25 @@
-"""Entry point: page config, the cohort in use, sidebar filters, navigation. Nothing else."""
+"""Entry point: page config, sign-in, the cohort in use, sidebar filters, navigation over the
+views (views/__init__.py). Nothing else."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from analysis.schema import CohortError
-from pages.views import common
+import views
+from views.parts import cohort, show, sidebar, signin
 
 st.set_page_config(page_title="Tacrolimus in autoimmune cytopenias", page_icon="🩸", layout="wide")
-pages = [
-    st.Page(common.PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page(common.PAGES / "response.py", title="Response", icon=":material/bar_chart:"),
-    st.Page(common.PAGES / "rfs.py", title="Relapse-free survival", icon=":material/show_chart:"),
-    st.Page(common.PAGES / "steroids.py", title="Steroid taper", icon=":material/medication:"),
-    st.Page(common.PAGES / "safety.py", title="Safety & cost", icon=":material/health_and_safety:"),
-    st.Page(common.PAGES / "data.py", title="Data", icon=":material/table:"),
-]
-common.require_login(pages)  # off unless DASHBOARD_LOGIN=on
+pages = views.pages()
 
-try:
-    cohort = common.active_cohort()
-except (CohortError, OSError) as err:
-    report = getattr(err, "report", None)
-    reason = report.errors[0].message if report is not None and report.errors else (
-        getattr(err, "strerror", None) or type(err).__name__)
-    st.error(f"The configured cohort ({common.md_escape(common.configured_path())}) could not be loaded: "
-             f"{common.md_escape(reason)} Correct it, or unset COHORT_PATH to use the shipped cohort.")
-    if report is not None and len(report.problems) > 1:
-        common.problems_table(report)
-    common.stop(pages)
+data = cohort.in_use() if signin.signed_in() else None
+# Until the user is signed in and a cohort is loaded, the views stay hidden: the page shows only
+# what to do (sign in, or correct the cohort).
+page = st.navigation(pages, position="sidebar" if data is not None else "hidden")
+if data is None:
+    st.stop()
 
-filters, empty = common.sidebar_filters(cohort)
-common.set_context(common.Context(cohort, filters, common.results(cohort, filters), empty))
-
-page = st.navigation(pages)
+filters = sidebar.filters(data)
+ctx = cohort.Context(data, filters, cohort.results(data, filters))
+cohort.set_context(ctx)
 page.run()
-common.footer(common.context())
+show.footer(ctx)

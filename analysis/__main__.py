@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-
 import json
+import sys
+from dataclasses import fields
+from pathlib import Path
 
 from . import synth
 from .cohort import DEFAULT_COHORT, check, load
@@ -27,11 +27,14 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _filters(args: argparse.Namespace) -> Filters:
-    def split(text: str | None) -> tuple[str, ...]:
-        if not text:
-            return ()
-        return tuple(v.strip().upper() for v in text.split(",") if v.strip())
-    return Filters(split(args.diagnosis), split(args.sex), args.age_min, args.age_max)
+    """The Filters value of the command line's filter flags (one flag per field of Filters)."""
+    values = {}
+    for f in fields(Filters):
+        value = getattr(args, f.name)
+        if f.metadata.get("codes"):  # --diagnosis ITP,AIHA → ("ITP", "AIHA"); not given → None (any)
+            value = tuple(v.strip().upper() for v in value.split(",") if v.strip()) if value else None
+        values[f.name] = value
+    return Filters(**values)
 
 
 def _load(args: argparse.Namespace):
@@ -76,10 +79,12 @@ def _endpoints(args: argparse.Namespace) -> int:
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("cohort", nargs="?", default=str(DEFAULT_COHORT), help="cohort folder or file (default: the shipped cohort)")
-    p.add_argument("--diagnosis", help="comma-separated: ITP, AIHA, ES")
-    p.add_argument("--sex", help="comma-separated: M, F")
-    p.add_argument("--age-min", type=float, dest="age_min")
-    p.add_argument("--age-max", type=float, dest="age_max")
+    for f in fields(Filters):
+        flag = "--" + f.name.replace("_", "-")
+        if f.metadata.get("codes"):
+            p.add_argument(flag, dest=f.name, help=f"{f.metadata['help']}, comma-separated: {', '.join(f.metadata['codes'])}")
+        else:
+            p.add_argument(flag, dest=f.name, type=float, help=f.metadata["help"])
 
 
 def _synth(args: argparse.Namespace) -> int:

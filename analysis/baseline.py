@@ -11,12 +11,20 @@ import pandas as pd
 
 from .continuous import MANN_WHITNEY, mann_whitney_p, summarise
 from .proportions import choose_test, table_p_value
-from .schema import ARM_CONTROL, ARM_TACROLIMUS, DIAGNOSES, LAB_UNITS, PLT, HGB
+from .schema import DIAGNOSES, HGB, LAB_UNITS, PLT, by_arm
 
 NAN = float("nan")
 
 
 def smd_continuous(a: pd.Series, b: pd.Series) -> float:
+    """Absolute standardised mean difference of a continuous variable (Yang & Dalton 2012):
+    |mean a − mean b| / √((s_a² + s_b²) / 2), with sample variances (n − 1). Missing values are
+    left out; NaN when an arm has fewer than 2 values or both variances are 0.
+
+    >>> import pandas as pd
+    >>> round(smd_continuous(pd.Series([50, 60, 70]), pd.Series([40, 50, 60, 70])), 3)
+    0.433
+    """
     x, y = a.dropna().astype(float), b.dropna().astype(float)
     if len(x) < 2 or len(y) < 2:
         return NAN
@@ -27,7 +35,21 @@ def smd_continuous(a: pd.Series, b: pd.Series) -> float:
 def smd_categorical(a: pd.Series, b: pd.Series, levels: list[str]) -> float:
     """Yang & Dalton (2012) multinomial SMD; for two levels it is the usual binary SMD.
     Written here because no maintained library we depend on has it (tableone, which does,
-    would add a dependency for one formula)."""
+    would add a dependency for one formula).
+
+    With p and q the shares of `levels` in a and in b, the first level left out: √((p − q)ᵀ S⁻¹
+    (p − q)), S = (S_p + S_q) / 2, S_p = diag(p) − p pᵀ; S⁻¹ is the Moore–Penrose pseudo-inverse,
+    so a level absent from both arms does not make it fail. The shares are of all values, so a
+    missing value counts in the denominator and in no level. 0 when the shares are equal; NaN when
+    an arm is empty. For two levels: |p − q| / √((p(1 − p) + q(1 − q)) / 2).
+
+    >>> import pandas as pd
+    >>> round(smd_categorical(pd.Series(["F", "F", "M", "F"]), pd.Series(["M", "M", "F", "M", "F"]), ["F", "M"]), 3)
+    0.757
+    >>> a, b = pd.Series(["ITP", "ITP", "AIHA", "ES"]), pd.Series(["AIHA", "ITP", "AIHA", "AIHA", "ES"])
+    >>> round(smd_categorical(a, b, ["ITP", "AIHA", "ES"]), 3)
+    0.804
+    """
     if len(a) == 0 or len(b) == 0:
         return NAN
     p = np.array([(a == lv).mean() for lv in levels])[1:]
@@ -45,9 +67,32 @@ def _fmt_iqr(s) -> str:
 
 
 def table1(patients: pd.DataFrame) -> pd.DataFrame:
-    """Columns: variable, level, tacrolimus, control (display text), p_value, test, smd."""
-    a = patients[patients["arm"] == ARM_TACROLIMUS]
-    b = patients[patients["arm"] == ARM_CONTROL]
+    """Columns: variable, level, tacrolimus, control (display text), p_value, test, smd.
+
+    Rows: patients per arm; age (median [IQR]) and its range; sex (M, F) and diagnosis (ITP, AIHA,
+    ES) as n (% of the arm's patients); baseline platelets (ITP and ES patients only) and hemoglobin
+    (AIHA and ES only) and follow-up, as median [IQR]. A variable's p_value, test and smd are on its
+    first row. Continuous rows: two-sided Mann–Whitney U test (`continuous.mann_whitney_p`) and
+    `smd_continuous`. Categorical rows: test and p from the arms × levels table of counts by
+    `proportions.choose_test` and `table_p_value` — for sex (2 × 2) Fisher's exact test when an
+    expected count is below 5, else χ² with Yates' correction; for diagnosis (2 × 3) Pearson's χ²
+    without correction — and `smd_categorical`. `test` is empty where p is NaN. No adjustment for
+    multiplicity.
+
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"arm": ["tacrolimus"] * 4 + ["control"] * 4, "age": [34, 51, 62, 45, 58, 39, 70, 66],
+    ...                   "sex": ["F", "M", "F", "F", "M", "M", "F", "M"],
+    ...                   "diagnosis": ["ITP", "ITP", "AIHA", "ES", "ITP", "AIHA", "AIHA", "ES"],
+    ...                   "baseline_plt": [12, 25, None, 8, 30, None, None, 18],
+    ...                   "baseline_hgb": [None, None, 71, 80, None, 65, 79, 88],
+    ...                   "follow_up_months": [14.0, 20.5, 9.0, 30.2, 12.0, 18.4, 25.0, 7.5]})
+    >>> t = table1(p)
+    >>> t.loc[1, ["variable", "tacrolimus", "control"]].tolist()
+    ['Age, years', '48 [42.2–53.8]', '62 [53.2–67]']
+    >>> t.loc[[1, 3, 5], ["test", "p_value", "smd"]].round(3).values.tolist()
+    [['Mann–Whitney U test', 0.343, 0.803], ["Fisher's exact test", 0.486, 1.155], ['χ² test', 0.717, 0.603]]
+    """
+    a, b = by_arm(patients)
     rows: list[dict] = [{"variable": "Patients, n", "level": "", "tacrolimus": str(len(a)), "control": str(len(b)),
                          "p_value": NAN, "test": "", "smd": NAN}]
 
@@ -84,12 +129,3 @@ def table1(patients: pd.DataFrame) -> pd.DataFrame:
     continuous(f"Baseline hemoglobin, {LAB_UNITS[HGB]} (AIHA, ES)", "baseline_hgb", subset=("AIHA", "ES"))
     continuous("Follow-up, months", "follow_up_months")
     return pd.DataFrame(rows)
-
-
-def table1_display(t: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 as text for a page or a slide: p with 3 decimals (< 0.001), SMD with 2, blanks for none."""
-    out = t.rename(columns={"variable": "Characteristic", "level": "", "tacrolimus": "Tacrolimus + steroid",
-                            "control": "Steroid alone", "p_value": "p", "test": "Test", "smd": "SMD"}).copy()
-    out["p"] = [("" if p != p else "< 0.001" if p < 0.001 else f"{p:.3f}") for p in t["p_value"]]
-    out["SMD"] = ["" if v != v else f"{v:.2f}" for v in t["smd"]]
-    return out

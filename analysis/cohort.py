@@ -84,15 +84,3 @@ def check(path: str | Path) -> ValidationReport:
 
 def from_frames(frames: dict[str, pd.DataFrame], name: str = "in-memory cohort", metadata: dict | None = None) -> Cohort:
     return from_raw(raw_from_frames(frames, name, metadata))
-
-
-def composition(endpoints: pd.DataFrame) -> pd.DataFrame:
-    """Patients by diagnosis (rows) and arm (columns), with totals: the cohort at a glance."""
-    from .schema import ARM_LABELS, ARMS, DIAGNOSES, DIAGNOSIS_LABELS
-
-    table = pd.crosstab(endpoints["diagnosis"], endpoints["arm"]).reindex(index=list(DIAGNOSES), columns=list(ARMS), fill_value=0)
-    table.loc["All"] = table.sum()
-    table["All"] = table.sum(axis=1)
-    table.index = [DIAGNOSIS_LABELS.get(i, i) + (f" ({i})" if i in DIAGNOSIS_LABELS else "") for i in table.index]
-    table.columns = [ARM_LABELS.get(c, c) for c in table.columns]
-    return table

@@ -29,6 +29,17 @@ class Summary:
 
 
 def summarise(values: pd.Series) -> Summary:
+    """Descriptive statistics of the values that are numbers (anything else is dropped).
+
+    Returns a `Summary`: n, median, q1, q3 (numpy's linear percentiles = R's quantile type 7),
+    minimum, maximum, mean and sd (sample standard deviation, n − 1 denominator; NaN for one
+    value). All NaN when there is no value.
+
+    >>> import pandas as pd
+    >>> s = summarise(pd.Series([3.0, 1.0, 4.0, 1.0, 5.0, None, "x"]))
+    >>> s.n, s.median, s.q1, s.q3, s.mean, round(s.sd, 3)
+    (5, 3.0, 1.0, 4.0, 2.8, 1.789)
+    """
     v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(float)
     if len(v) == 0:
         return Summary(0, NAN, NAN, NAN, NAN, NAN, NAN, NAN)
@@ -47,6 +58,22 @@ class TwoGroups:
 
 
 def mann_whitney_p(a: pd.Series, b: pd.Series) -> tuple[float, str]:
+    """Two-sided p-value of the Mann–Whitney U test (Mann & Whitney 1947; Wilcoxon rank-sum) of a
+    against b, and a reason ("" or why p is NaN: an arm without values). Values that are not
+    numbers are dropped.
+
+    Method: scipy.stats.mannwhitneyu(alternative="two-sided") with R's wilcox.test defaults: the
+    exact distribution when both groups have fewer than 50 values and there are no ties (within or
+    between the groups), otherwise the normal approximation with continuity correction and the
+    tie-corrected variance.
+
+    >>> import pandas as pd
+    >>> p, reason = mann_whitney_p(pd.Series([1.5, 3.2, 4.8, 7.1, 9.9]), pd.Series([2.2, 5.5, 6.1, 8.4, 10.3, 11.7]))
+    >>> round(p, 4), reason
+    (0.329, '')
+    >>> mann_whitney_p(pd.Series([1.0, 2.0]), pd.Series([], dtype=float))
+    (nan, 'one arm has no values')
+    """
     x = pd.to_numeric(a, errors="coerce").dropna().to_numpy(float)
     y = pd.to_numeric(b, errors="coerce").dropna().to_numpy(float)
     if len(x) == 0 or len(y) == 0:
@@ -58,5 +85,13 @@ def mann_whitney_p(a: pd.Series, b: pd.Series) -> tuple[float, str]:
 
 
 def compare_values(a: pd.Series, b: pd.Series) -> TwoGroups:
+    """Two arms' values: a `TwoGroups` with each arm's `summarise` (a, b) and the two-sided
+    Mann–Whitney U p-value of `mann_whitney_p` (p_value, test, reason).
+
+    >>> import pandas as pd
+    >>> g = compare_values(pd.Series([1.5, 3.2, 4.8, 7.1, 9.9]), pd.Series([2.2, 5.5, 6.1, 8.4, 10.3, 11.7]))
+    >>> g.a.median, g.b.median, round(g.p_value, 4), g.test
+    (4.8, 7.25, 0.329, 'Mann–Whitney U test')
+    """
     p, reason = mann_whitney_p(a, b)
     return TwoGroups(summarise(a), summarise(b), p, reason=reason)

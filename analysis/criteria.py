@@ -26,7 +26,6 @@ EVANS_COMPOSITE = (
     "Evans composite: each lineage by its own rule; CR needs CR in both, response needs R/PR in both, "
     "relapse is relapse in either (no standard exists)"
 )
-CRITERIA_BY_DIAGNOSIS = {ITP: IWG_2009, AIHA: AIHA_CONSENSUS, ES: EVANS_COMPOSITE}
 
 NR, RESPONSE, COMPLETE = 0, 1, 2
 LEVEL_CODE = {ITP: {0: "NR", 1: "R", 2: "CR"}, AIHA: {0: "NR", 1: "PR", 2: "CR"}, ES: {0: "NR", 1: "R", 2: "CR"}}
@@ -54,12 +53,6 @@ MARKER_WINDOW_DAYS = 7
 # NR and loss of response need two consecutive counts at least 1 day apart.
 CONFIRM_RESPONSE_DAYS = 7
 CONFIRM_LOSS_DAYS = 1
-
-RELAPSE_DEFINITION = (
-    "Relapse: after a confirmed response, two consecutive counts at least 1 day apart that meet no "
-    "response (ITP: platelets < 30 or < 2× baseline, or bleeding; AIHA: Hb below the PR threshold "
-    "or transfusion)."
-)
 
 
 def _empty_levels() -> pd.DataFrame:

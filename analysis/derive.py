@@ -27,20 +27,20 @@ from .schema import (
     AIHA,
     BASELINE_WINDOW_DAYS,
     ES,
+    DAYS_PER_MONTH,
     HEMOLYSIS_MARKERS,
     HGB,
     ITP,
     PLT,
     PREDNISONE_EQUIVALENT,
     RESPONSE_LEVEL,
+    TACROLIMUS_TROUGH_TARGET,
     Problem,
     Tables,
     problem_from_mask,
 )
 
-DAYS_PER_MONTH = 365.25 / 12  # 30.4375: months in every endpoint are days / 30.4375
 COST_AND_DOSE_WINDOW_DAYS = 548  # "first 18 months" = 18 × 30.4375 days, rounded
-TACROLIMUS_TROUGH_TARGET = (5.0, 10.0)  # ng/mL, the study group's target range
 
 SOURCE_LABS, SOURCE_DOSES, SOURCE_RECORDED, SOURCE_NONE = "labs", "doses", "recorded", "none"
 

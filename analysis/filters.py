@@ -1,8 +1,8 @@
-"""The one Filters value that drives the app and the CLI alike."""
+"""The one Filters value that drives the app, the CLI and the cache alike."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
@@ -11,15 +11,27 @@ from .schema import DIAGNOSES, SEXES
 
 @dataclass(frozen=True)
 class Filters:
-    """Which patients to include. Empty tuples and None mean "no restriction"."""
+    """Which patients to include.
 
-    diagnosis: tuple[str, ...] = ()
-    sex: tuple[str, ...] = ()
-    age_min: float | None = None
-    age_max: float | None = None
+    For a list of codes, None means any and an empty tuple means none (nothing is selected, so no
+    patient is included); for an age bound, None means no bound. The value is frozen and hashable:
+    it is also the key of the cached results.
+
+    >>> Filters(diagnosis=("ITP",), age_max=60).describe()
+    'ITP, age –60'
+    >>> Filters(sex=()).nothing_selected
+    True
+    """
+
+    # Each field is also a flag of the command line (analysis/__main__.py reads them from here):
+    # "codes" for a list of codes, otherwise a number.
+    diagnosis: tuple[str, ...] | None = field(default=None, metadata={"codes": DIAGNOSES, "help": "diagnoses"})
+    sex: tuple[str, ...] | None = field(default=None, metadata={"codes": SEXES, "help": "sexes"})
+    age_min: float | None = field(default=None, metadata={"help": "youngest age at treatment start, years"})
+    age_max: float | None = field(default=None, metadata={"help": "oldest age at treatment start, years"})
 
     def __post_init__(self) -> None:
-        unknown = [d for d in self.diagnosis if d not in DIAGNOSES] + [s for s in self.sex if s not in SEXES]
+        unknown = [d for d in self.diagnosis or () if d not in DIAGNOSES] + [s for s in self.sex or () if s not in SEXES]
         if unknown:
             raise ValueError(
                 f"unknown filter value(s) {', '.join(map(repr, unknown))}: diagnosis is one of "
@@ -28,11 +40,17 @@ class Filters:
         if self.age_min is not None and self.age_max is not None and self.age_min > self.age_max:
             raise ValueError(f"age_min ({self.age_min:g}) is above age_max ({self.age_max:g})")
 
+    @property
+    def nothing_selected(self) -> bool:
+        """No diagnosis or no sex is selected: the filters include nobody."""
+        return self.diagnosis == () or self.sex == ()
+
     def apply(self, endpoints: pd.DataFrame) -> pd.DataFrame:
+        """The rows of the per-patient table that the filters include."""
         keep = pd.Series(True, index=endpoints.index)
-        if self.diagnosis:
+        if self.diagnosis is not None:
             keep &= endpoints["diagnosis"].isin(self.diagnosis)
-        if self.sex:
+        if self.sex is not None:
             keep &= endpoints["sex"].isin(self.sex)
         if self.age_min is not None:
             keep &= endpoints["age"] >= self.age_min
@@ -41,19 +59,17 @@ class Filters:
         return endpoints.loc[keep]
 
     def as_dict(self) -> dict:
-        return {
-            "diagnosis": list(self.diagnosis) or None,
-            "sex": list(self.sex) or None,
-            "age_min": self.age_min,
-            "age_max": self.age_max,
-        }
+        """The filters of the report (docs/report.md): null for any, a list otherwise."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: list(v) if isinstance(v, tuple) else v for name, v in values.items()}
 
     def describe(self) -> str:
+        """The filters in a few words, for captions, footers and file names."""
         parts = []
-        if self.diagnosis:
-            parts.append("+".join(self.diagnosis))
-        if self.sex:
-            parts.append("+".join(self.sex))
+        if self.diagnosis is not None:
+            parts.append("+".join(self.diagnosis) or "no diagnosis")
+        if self.sex is not None:
+            parts.append("+".join(self.sex) or "no sex")
         if self.age_min is not None or self.age_max is not None:
             lo = f"{self.age_min:g}" if self.age_min is not None else ""
             hi = f"{self.age_max:g}" if self.age_max is not None else ""

@@ -37,7 +37,6 @@ from .schema import TABLES, CohortError, Problem, normalise_name
 MB = 1024 * 1024
 METADATA_FILE = "cohort.json"
 TABLE_SUFFIXES = (".parquet", ".csv")
-IGNORED_FILES = {"readme.md", "readme.txt", METADATA_FILE, ".ds_store"}
 EXCEL_ROWS = 1_048_576  # an Excel sheet's own limit: no .xlsx can hold more
 # Zip compression methods read: stored and deflate, which every zip tool and Excel write. Python
 # unpacks the others (bzip2, LZMA) in one call of unbounded size, so a few KB could fill memory.

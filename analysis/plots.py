@@ -3,15 +3,14 @@ colour-blind safe), axis titles with units, no Streamlit."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .format import missing, p_value, target_range
 from .proportions import Comparison
-from .schema import ARM_CONTROL, ARM_LABELS, ARM_TACROLIMUS, ARMS, DIAGNOSIS_LABELS
+from .schema import ARM_CONTROL, ARM_LABELS, ARM_TACROLIMUS, ARMS, DIAGNOSIS_LABELS, TACROLIMUS_TROUGH_TARGET
 from .survival import ArmComparison, KMCurve
 
 ARM_COLORS = {ARM_TACROLIMUS: "#0072B2", ARM_CONTROL: "#E69F00"}  # Okabe–Ito blue and orange
@@ -32,30 +31,24 @@ def _layout(fig: go.Figure, title: str, height: int = 460) -> go.Figure:
     return fig
 
 
-def format_p(p: float | None) -> str:
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "p not computable"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
 def rates(comparisons: dict[str, Comparison], title: str = "Best response by arm") -> go.Figure:
     """Grouped bars of rates per arm with Wilson 95% CI error bars."""
     fig = go.Figure()
     labels = list(comparisons)
     for arm in ARMS:
         props = [comparisons[k].a if arm == ARM_TACROLIMUS else comparisons[k].b for k in labels]
-        y = [100 * p.rate if not math.isnan(p.rate) else None for p in props]
+        y = [100 * p.rate if not missing(p.rate) else None for p in props]
         fig.add_bar(
             name=ARM_LABELS[arm], x=labels, y=y, marker_color=ARM_COLORS[arm],
             error_y=dict(type="data", symmetric=False,
-                         array=[None if math.isnan(p.rate) else 100 * (p.ci_high - p.rate) for p in props],
-                         arrayminus=[None if math.isnan(p.rate) else 100 * (p.rate - p.ci_low) for p in props]),
+                         array=[None if missing(p.rate) else 100 * (p.ci_high - p.rate) for p in props],
+                         arrayminus=[None if missing(p.rate) else 100 * (p.rate - p.ci_low) for p in props]),
             text=[f"{p.events}/{p.n}" for p in props], textposition="inside", insidetextanchor="start",
             hovertemplate="%{x}: %{y:.1f}% (%{text})<extra>" + ARM_LABELS[arm] + "</extra>",
         )
     for i, k in enumerate(labels):
         c = comparisons[k]
-        fig.add_annotation(x=k, y=105, text=format_p(c.p_value), showarrow=False, font=dict(size=13))
+        fig.add_annotation(x=k, y=105, text=p_value(c.p_value), showarrow=False, font=dict(size=13))
     fig.update_yaxes(title="Patients (%)", range=[0, 112])
     fig.update_layout(barmode="group")
     return _layout(fig, title)
@@ -88,7 +81,7 @@ def rates_by_diagnosis(by_dx: pd.DataFrame, endpoint: str, title: str) -> go.Fig
         )
     for _, row in sub.iterrows():
         fig.add_annotation(x=DIAGNOSIS_LABELS[row["diagnosis"]], y=105, showarrow=False, font=dict(size=13),
-                           text=format_p(row["p_value"]) if not row["reason"] else row["reason"])
+                           text=p_value(row["p_value"]) if not row["reason"] else row["reason"])
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="Patients (%)", range=[0, 112])
     return _layout(fig, title)
@@ -132,7 +125,7 @@ def km(comparison: ArmComparison, title: str, y_title: str, *, show_ci: bool = T
             fig.add_scatter(x=cens["time"], y=100 * flip(cens["survival"].to_numpy(float)), mode="markers",
                             marker=dict(symbol="line-ns-open", size=9, color=color), showlegend=False,
                             hovertemplate="censored at %{x:.1f} months<extra></extra>", row=1, col=1)
-        if not math.isnan(curve.median):
+        if not missing(curve.median):
             fig.add_scatter(x=[curve.median, curve.median], y=[0, 50], mode="lines",
                             line=dict(color=color, dash="dot", width=1.5), showlegend=False,
                             hovertemplate=f"median {curve.median:.1f} months<extra></extra>", row=1, col=1)
@@ -152,9 +145,9 @@ def km(comparison: ArmComparison, title: str, y_title: str, *, show_ci: bool = T
     fig.update_xaxes(row=2, col=1, tickvals=list(visible), showticklabels=False, range=[-pad, right + pad / 2])
     fig.update_xaxes(row=1, col=1, tickvals=list(visible), showticklabels=True, title=x_title)
     hr = comparison.hazard
-    hr_text = (f"HR {hr.hazard_ratio:.2f} (95% CI {hr.ci[0]:.2f}–{hr.ci[1]:.2f})" if not math.isnan(hr.hazard_ratio)
+    hr_text = (f"HR {hr.hazard_ratio:.2f} (95% CI {hr.ci[0]:.2f}–{hr.ci[1]:.2f})" if not missing(hr.hazard_ratio)
                else f"HR: {hr.reason}")
-    lr_text = format_p(comparison.logrank.p_value).replace("p", "log-rank p", 1) if not comparison.logrank.reason else f"log-rank: {comparison.logrank.reason}"
+    lr_text = p_value(comparison.logrank.p_value).replace("p", "log-rank p", 1) if not comparison.logrank.reason else f"log-rank: {comparison.logrank.reason}"
     fig.add_annotation(xref="x domain", yref="y domain", x=0.99, y=0.04, xanchor="right", yanchor="bottom",
                        showarrow=False, align="right",
                        text=f"{lr_text}<br>{hr_text}", bgcolor="rgba(255,255,255,0.85)", font=dict(size=13))
@@ -166,7 +159,7 @@ def km_by_diagnosis(comparisons: dict[str, ArmComparison], title: str, y_title: 
     """Small multiples: one KM panel per diagnosis, same axes."""
     names = list(comparisons)
     fig = make_subplots(rows=1, cols=len(names), shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=[f"{DIAGNOSIS_LABELS.get(n, n)} — {format_p(comparisons[n].logrank.p_value)}" for n in names])
+                        subplot_titles=[f"{DIAGNOSIS_LABELS.get(n, n)} — {p_value(comparisons[n].logrank.p_value)}" for n in names])
     for j, name in enumerate(names, start=1):
         for arm in ARMS:
             curve = comparisons[name].curves[arm]
@@ -235,23 +228,24 @@ def dose_curve(curve: pd.DataFrame, title: str = "Daily prednisone-equivalent do
     return _layout(fig, title)
 
 
-def by_arm_box(values: pd.DataFrame, column: str, y_title: str, title: str, p_value: float | None) -> go.Figure:
+def by_arm_box(values: pd.DataFrame, column: str, y_title: str, title: str, p: float | None) -> go.Figure:
     """Box plot with points of one continuous value by arm, and the Mann–Whitney p."""
     fig = go.Figure()
     for arm in ARMS:
         v = values.loc[values["arm"] == arm, column].dropna()
         fig.add_box(y=v, name=ARM_LABELS[arm], marker_color=ARM_COLORS[arm], boxpoints="all", jitter=0.4,
                     pointpos=0, marker=dict(size=4, opacity=0.45), line=dict(width=2), showlegend=False)
-    fig.add_annotation(xref="paper", yref="paper", x=0.5, y=1.02, showarrow=False, text=f"Mann–Whitney U, {format_p(p_value)}")
+    fig.add_annotation(xref="paper", yref="paper", x=0.5, y=1.02, showarrow=False, text=f"Mann–Whitney U, {p_value(p)}")
     fig.update_yaxes(title=y_title, rangemode="tozero")
     return _layout(fig, title)
 
 
-def troughs(tac: pd.DataFrame, target: tuple[float, float] = (5.0, 10.0), title: str = "Tacrolimus trough levels") -> go.Figure:
+def troughs(tac: pd.DataFrame, target: tuple[float, float] = TACROLIMUS_TROUGH_TARGET,
+            title: str = "Tacrolimus trough levels") -> go.Figure:
     """Trough levels over months since treatment start against the target band."""
     fig = go.Figure()
     fig.add_hrect(y0=target[0], y1=target[1], fillcolor="rgba(0,158,115,0.12)", line_width=0,
-                  annotation_text="target 5–10 ng/mL", annotation_position="top left")
+                  annotation_text=f"target {target_range(target)}", annotation_position="top left")
     fig.add_scatter(x=tac["months"], y=tac["trough_ng_ml"], mode="markers",
                     marker=dict(color=ARM_COLORS[ARM_TACROLIMUS], size=5, opacity=0.45), name="trough",
                     hovertemplate="%{x:.1f} months: %{y:.1f} ng/mL<extra></extra>", showlegend=False)
@@ -277,18 +271,6 @@ def ae_diverging(by_term: pd.DataFrame, title: str = "Adverse events by term") -
                      ticktext=[f"{abs(v):.0f}" for v in ticks])
     fig.update_layout(barmode="relative")
     return _layout(fig, title, height=140 + 26 * len(df))
-
-
-def landmark_table(landmarks: pd.DataFrame, value: str, header: str) -> pd.DataFrame:
-    """Arms × months table of a share with its 95% CI as text ("86.7% (78.9–91.8)"), for
-    landmark rows (arm, months, <value>, ci_low, ci_high). `header` is formatted with the month."""
-    text = [("–" if v != v else f"{100 * v:.1f}% ({100 * lo:.1f}–{100 * hi:.1f})" if lo == lo else f"{100 * v:.1f}%")
-            for v, lo, hi in zip(landmarks[value], landmarks["ci_low"], landmarks["ci_high"])]
-    table = landmarks.assign(text=text).pivot(index="arm", columns="months", values="text")
-    table = table.reindex([a for a in ARMS if a in table.index])
-    table.index = [ARM_LABELS[a] for a in table.index]
-    table.columns = [header.format(months=f"{m:g}") for m in table.columns]
-    return table
 
 
 def export_config(view: str, filters_text: str, fmt: str = "png") -> dict:

@@ -38,7 +38,18 @@ class Proportion:
 
 
 def proportion(events: int, n: int) -> Proportion:
-    """Events out of n with a Wilson 95% CI (NaN when n is 0)."""
+    """Events out of n with a Wilson 95% CI (NaN when n is 0).
+
+    Returns a `Proportion`: events, n, rate = events / n, ci_low, ci_high (and `.ci` as a pair).
+    Method: the Wilson score interval without continuity correction (Wilson 1927), by statsmodels'
+    proportion_confint(method="wilson"); it equals R's prop.test(correct = FALSE)$conf.int.
+
+    >>> p = proportion(7, 20)
+    >>> p.rate, [round(x, 3) for x in p.ci]
+    (0.35, [0.181, 0.567])
+    >>> proportion(0, 0).rate
+    nan
+    """
     events, n = int(events), int(n)
     if n == 0:
         return Proportion(events, n, NAN, NAN, NAN)
@@ -63,7 +74,19 @@ class Comparison:
 
 
 def choose_test(table: np.ndarray) -> str:
-    """Fisher's exact test when an expected count is below 5, else χ² (as tableone chooses)."""
+    """Fisher's exact test when an expected count is below 5, else χ² (as tableone chooses).
+
+    Returns the name of the test (FISHER, CHI2 or CHI2_PLAIN) for a table of counts. For a 2 × 2
+    table the expected counts under independence (row total × column total / grand total) decide:
+    Fisher's exact test if any is below 5 (or the table is all zeros), otherwise Pearson's χ² with
+    Yates' continuity correction. Any other shape gets Pearson's χ² without correction, whatever
+    its expected counts (there is no exact test for larger tables here).
+
+    >>> choose_test([[3, 7], [8, 2]]) == FISHER, choose_test([[30, 70], [45, 55]]) == CHI2
+    (True, True)
+    >>> choose_test([[3, 7, 1], [8, 2, 5]]) == CHI2_PLAIN
+    True
+    """
     table = np.asarray(table, float)
     if table.shape != (2, 2):
         return CHI2_PLAIN
@@ -75,6 +98,20 @@ def choose_test(table: np.ndarray) -> str:
 
 
 def table_p_value(table: np.ndarray, test: str) -> float:
+    """Two-sided p-value of `test` (a name from `choose_test`) on a table of counts; NaN when a whole
+    row or column is empty (nothing to compare).
+
+    FISHER: scipy.stats.fisher_exact on the 2 × 2 table, two-sided (the tables no more likely than
+    the one observed, as R's fisher.test). CHI2 / CHI2_PLAIN: Pearson's χ² test of independence by
+    scipy.stats.chi2_contingency, with Yates' continuity correction for CHI2 (scipy applies it only
+    when there is 1 degree of freedom, i.e. a 2 × 2 table; as R's chisq.test) and without for
+    CHI2_PLAIN.
+
+    >>> round(table_p_value([[3, 7], [8, 2]], FISHER), 4), round(table_p_value([[30, 70], [45, 55]], CHI2), 4)
+    (0.0698, 0.0409)
+    >>> table_p_value([[0, 10], [0, 12]], FISHER)
+    nan
+    """
     table = np.asarray(table, float)
     if (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
         return NAN  # a whole row or column empty: nothing to compare
@@ -87,7 +124,32 @@ def table_p_value(table: np.ndarray, test: str) -> float:
 def compare(events_a: int, n_a: int, events_b: int, n_b: int, *, what: str = "events",
             with_odds_ratio: bool = True) -> Comparison:
     """Arm a against arm b. `with_odds_ratio=False` skips the odds ratio (NaN) where nobody shows
-    it, e.g. the per-term adverse-event table: the exact conditional estimate is the slow part."""
+    it, e.g. the per-term adverse-event table: the exact conditional estimate is the slow part.
+
+    Returns a `Comparison`: a, b (each a `proportion`, Wilson 95% CI); difference = rate a − rate b
+    with its 95% CI by Newcombe's hybrid score method (Newcombe 1998, method 10: built from the two
+    Wilson intervals, no continuity correction; statsmodels confint_proportions_2indep,
+    method="newcomb"); p_value and test from the 2 × 2 table [[events a, non-events a],
+    [events b, non-events b]] as `choose_test` and `table_p_value` pick (Fisher's exact test when an
+    expected count is below 5, otherwise χ² with Yates' correction); odds_ratio (odds of the event
+    in a over its odds in b) and odds_ratio_ci, 95%: with Fisher's test the conditional maximum
+    likelihood estimate and exact interval (scipy.stats.contingency.odds_ratio, as R's
+    fisher.test), with χ² the sample odds ratio and Woolf's logit interval, after adding 0.5 to
+    every cell when a cell is 0 (Haldane–Anscombe); odds_ratio_method names which. When an arm has
+    no patients every statistic is NaN; when the p-value is NaN (no events, or events in
+    everybody) `reason` says so. `what` only names the events in `reason`.
+
+    >>> c = compare(8, 10, 3, 10, what="responders")
+    >>> c.test, round(c.p_value, 4), round(c.difference, 3), [round(x, 3) for x in c.difference_ci]
+    ("Fisher's exact test", 0.0698, 0.5, [0.066, 0.74])
+    >>> round(c.odds_ratio, 3), [round(x, 3) for x in c.odds_ratio_ci]
+    (8.154, [0.882, 127.009])
+    >>> c = compare(60, 100, 45, 100)
+    >>> c.test, round(c.p_value, 4), round(c.odds_ratio, 3), [round(x, 3) for x in c.odds_ratio_ci]
+    ("χ² test (Yates' continuity correction)", 0.0474, 1.833, [1.046, 3.214])
+    >>> compare(0, 10, 0, 12, what="relapses").reason
+    'no relapses in either arm'
+    """
     a, b = proportion(events_a, n_a), proportion(events_b, n_b)
     table = np.array([[a.events, a.n - a.events], [b.events, b.n - b.events]])
     if a.n == 0 or b.n == 0:
@@ -101,6 +163,18 @@ def compare(events_a: int, n_a: int, events_b: int, n_b: int, *, what: str = "ev
     lo, hi = confint_proportions_2indep(a.events, a.n, b.events, b.n, method="newcomb", compare="diff")
     or_, or_ci, or_method = _odds_ratio(table, test) if with_odds_ratio else (NAN, (NAN, NAN), "")
     return Comparison(a, b, a.rate - b.rate, (float(lo), float(hi)), p, test, or_, or_ci, reason, or_method)
+
+
+def compare_flags(a, b, *, what: str = "events") -> Comparison:
+    """`compare` on yes/no values, one per patient: arm a's against arm b's. Events are the
+    True values, n the number of values (so every value counts in the denominator).
+
+    >>> c = compare_flags([True, True, False, True], [False, False, True, False, False])
+    >>> (c.a.events, c.a.n), (c.b.events, c.b.n), c.test, round(c.p_value, 3)
+    ((3, 4), (1, 5), "Fisher's exact test", 0.206)
+    """
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    return compare(int(a.sum()), len(a), int(b.sum()), len(b), what=what)
 
 
 OR_CONDITIONAL = "conditional maximum likelihood, exact 95% CI (as R's fisher.test)"
@@ -142,7 +216,23 @@ class StratifiedComparison:
 
 def cochran_mantel_haenszel(tables: dict[str, np.ndarray]) -> StratifiedComparison:
     """CMH test of OR = 1 across strata (statsmodels), as R's mantelhaen.test(correct = TRUE).
-    Strata where one arm or one outcome is empty carry no information and are left out."""
+    Strata where one arm or one outcome is empty carry no information and are left out.
+
+    `tables` maps a stratum's name to its 2 × 2 table [[events a, non-events a], [events b,
+    non-events b]]. Returns a `StratifiedComparison`: strata (the names used), pooled_odds_ratio
+    (the Mantel–Haenszel common odds ratio, a against b) with its 95% CI (normal on the log scale
+    with the Robins–Breslow–Greenland 1986 variance), statistic (the Cochran–Mantel–Haenszel χ²,
+    1 df, continuity-corrected) and p_value. Method: Mantel & Haenszel (1959), by statsmodels'
+    StratifiedTable (test_null_odds(correction=True), oddsratio_pooled, oddsratio_pooled_confint).
+    statsmodels subtracts the 0.5 even when |Σ(a − E[a])| < 0.5, where R does not, so statistic and
+    p differ from R's in that case only. No usable stratum: NaN and `reason`.
+
+    >>> r = cochran_mantel_haenszel({"ITP": [[12, 8], [6, 14]], "AIHA": [[9, 6], [5, 10]], "ES": [[0, 3], [0, 4]]})
+    >>> r.strata, round(r.pooled_odds_ratio, 3), [round(x, 3) for x in r.pooled_odds_ratio_ci]
+    (('ITP', 'AIHA'), 3.273, [1.224, 8.748])
+    >>> round(r.statistic, 3), round(r.p_value, 4)
+    (4.531, 0.0333)
+    """
     usable = {k: np.asarray(t, float) for k, t in tables.items()
               if (np.asarray(t).sum(axis=1) > 0).all() and (np.asarray(t).sum(axis=0) > 0).all()}
     if not usable:

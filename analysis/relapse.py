@@ -1,38 +1,59 @@
-"""Relapse among responders and relapse-free survival (from the first confirmed response to
-relapse, censored at last follow-up; non-responders are not in it)."""
+"""Relapse among responders and relapse-free survival (RFS): from the first confirmed response to
+relapse, censored at last follow-up; non-responders are not in it. Each function computes one
+thing, so that a page computes only what it shows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 
 import pandas as pd
 
-from .proportions import Comparison, compare
-from .schema import ARM_CONTROL, ARM_TACROLIMUS
+from .proportions import Comparison, compare_flags
+from .schema import ARMS, by_arm
 from .survival import ArmComparison, compare_arms, subgroup_hazard_ratios
 
 
-@dataclass(frozen=True)
-class RelapseResult:
-    rate: Comparison  # relapsed among responders, tacrolimus vs control
-    rfs: ArmComparison
-    subgroups: pd.DataFrame
-
-
 def responders(patients: pd.DataFrame) -> pd.DataFrame:
+    """Patients with a confirmed response, `relapsed` as True/False (unknown counts as no relapse)."""
     r = patients[patients["responded"].astype("boolean").fillna(False).astype(bool)]
     return r.assign(relapsed=r["relapsed"].astype("boolean").fillna(False).astype(bool))
 
 
-def relapse(patients: pd.DataFrame) -> RelapseResult:
-    r = responders(patients)
-    a = r.loc[r["arm"] == ARM_TACROLIMUS, "relapsed"]
-    b = r.loc[r["arm"] == ARM_CONTROL, "relapsed"]
-    rate = compare(int(a.sum()), len(a), int(b.sum()), len(b), what="relapses")
-    if len(a) == 0 or len(b) == 0:
-        empty = "tacrolimus" if len(a) == 0 else "control"
-        rate = Comparison(rate.a, rate.b, rate.difference, rate.difference_ci, rate.p_value, rate.test,
-                          rate.odds_ratio, rate.odds_ratio_ci, f"the {empty} arm has no responders")
-    with_time = r.dropna(subset=["rfs_months"])
-    return RelapseResult(rate, compare_arms(with_time, "rfs_months", "relapsed"),
-                         subgroup_hazard_ratios(with_time, "rfs_months", "relapsed"))
+def relapse_rate(patients: pd.DataFrame) -> Comparison:
+    """Share of responders who relapsed, tacrolimus against control.
+
+    Wilson 95% CI per arm, Newcombe CI of the difference, Fisher's exact test when an expected
+    count is below 5, otherwise χ² with Yates' correction (see `proportions.compare`).
+    Responders are `responders` (an unknown relapse counts as none); `reason` says when an arm has
+    no responders.
+
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"arm": ["tacrolimus"] * 5 + ["control"] * 5,
+    ...                   "responded": [True, True, True, True, False, True, True, True, False, None],
+    ...                   "relapsed": [False, True, False, None, None, True, True, False, None, None]})
+    >>> r = relapse_rate(p)
+    >>> (r.a.events, r.a.n), (r.b.events, r.b.n), r.test, round(r.p_value, 3)
+    ((1, 4), (2, 3), "Fisher's exact test", 0.486)
+    >>> relapse_rate(p[p["arm"] == "control"]).reason
+    'the tacrolimus arm has no responders'
+    """
+    rate = compare_flags(*by_arm(responders(patients), "relapsed"), what="relapses")
+    missing = [arm for arm, p in zip(ARMS, (rate.a, rate.b)) if p.n == 0]
+    return replace(rate, reason=f"the {missing[0]} arm has no responders") if missing else rate
+
+
+def _timed_responders(patients: pd.DataFrame) -> pd.DataFrame:
+    return responders(patients).dropna(subset=["rfs_months"])
+
+
+def rfs(patients: pd.DataFrame) -> ArmComparison:
+    """Relapse-free survival among responders by arm: Kaplan–Meier curves with log(−log) 95% CIs,
+    log-rank test, Cox hazard ratio (Efron ties), landmarks and numbers at risk
+    (`survival.compare_arms`)."""
+    return compare_arms(_timed_responders(patients), "rfs_months", "relapsed")
+
+
+def rfs_subgroups(patients: pd.DataFrame) -> pd.DataFrame:
+    """Cox hazard ratio of relapse (tacrolimus vs control) among responders in each diagnosis, sex
+    and age band: the rows of the forest plot (`survival.subgroup_hazard_ratios`)."""
+    return subgroup_hazard_ratios(_timed_responders(patients), "rfs_months", "relapsed")

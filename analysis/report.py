@@ -1,26 +1,22 @@
-"""Every number of the dashboard for one cohort and one Filters value, as a JSON-ready dict (the
-stable contract documented in docs/report.md) or as Markdown. Missing values are None (null)."""
+"""The report: every number of the dashboard for one cohort and one Filters value, written as a
+JSON-ready dict (the stable contract documented in docs/report.md) or as Markdown, and the
+per-patient endpoints table as CSV. Nothing is computed here: the numbers come from
+`analysis.results`, the text of numbers from `analysis.format`. Missing values are None (null)."""
 
 from __future__ import annotations
-
-import math
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from . import __version__
-from .baseline import table1
 from .cohort import Cohort
 from .continuous import TwoGroups
 from .filters import Filters
+from .format import interval, missing, number, p_number, percent
 from .proportions import Comparison, Proportion, StratifiedComparison
-from .relapse import RelapseResult, relapse
-from .response import ResponseResult, best_response
-from .safety import AE_FLAGS, SafetyResult, safety
-from .schema import ARM_CONTROL, ARM_TACROLIMUS, ARMS, CURRENCY, DIAGNOSES
+from .results import Results, compute
+from .schema import ARM_CONTROL, ARM_TACROLIMUS, ARMS, CURRENCY, DIAGNOSES, TACROLIMUS_TROUGH_TARGET, by_arm
 from .spreadsheet import neutralise
-from .steroids import SteroidResult, daily_dose_by_arm, steroids
 from .survival import ArmComparison
 
 SCHEMA_VERSION = 1
@@ -47,7 +43,7 @@ def clean(value):
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return None if math.isnan(float(value)) or math.isinf(float(value)) else float(value)
+        return None if missing(value) else float(value)
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()
     if value is pd.NA or value is pd.NaT:
@@ -114,70 +110,24 @@ _SAFETY_KEYS = {"any_ae": "any_ae", "steroid_ae": "steroid_related", "tacrolimus
                 "grade3_ae": "grade3", "serious_ae": "serious"}
 
 
-class Results:
-    """The typed results a page renders; `build` turns them into the JSON contract.
-
-    Each section is computed when first read and then kept: a filter change on the Response page
-    computes the response statistics (~55 ms on the shipped cohort), not every section (~170 ms),
-    which is what a busy server spends its time on. The object is shared between sessions
-    (cached per cohort and filters); `cached_property` computes each section once.
-    """
-
-    def __init__(self, cohort: Cohort, filters: Filters) -> None:
-        self.patients: pd.DataFrame = filters.apply(cohort.endpoints)
-        self._tacrolimus = cohort.tables.tacrolimus
-        self._adverse_events = cohort.tables.adverse_events
-        self._segments = cohort.steroid_segments
-
-    @cached_property
-    def table1(self) -> pd.DataFrame:
-        return table1(self.patients)
-
-    @cached_property
-    def response(self) -> ResponseResult:
-        return best_response(self.patients)
-
-    @cached_property
-    def relapse(self) -> RelapseResult:
-        return relapse(self.patients)
-
-    @cached_property
-    def steroids(self) -> SteroidResult:
-        return steroids(self.patients, self._tacrolimus)
-
-    @cached_property
-    def dose_curve(self) -> pd.DataFrame:
-        """Daily prednisone-equivalent dose by arm on a 7-day grid (the Steroid taper figure)."""
-        return daily_dose_by_arm(self.patients, self._segments)
-
-    @cached_property
-    def safety(self) -> SafetyResult:
-        return safety(self.patients, self._adverse_events)
-
-
-def compute(cohort: Cohort, filters: Filters) -> Results:
-    """The results for the filtered cohort; sections are computed as they are read."""
-    return Results(cohort, filters)
-
-
 def build(cohort: Cohort, filters: Filters = Filters(), results: Results | None = None) -> dict:
     r = results or compute(cohort, filters)
     p = r.patients
-    by_arm = {arm: p[p["arm"] == arm] for arm in ARMS}
-    rel = r.relapse.rate
+    arms = dict(zip(ARMS, by_arm(p)))
+    rel = r.relapse_rate
     report = {
         "schema_version": SCHEMA_VERSION,
         "app_version": __version__,
         "cohort": {"name": cohort.name, "synthetic": cohort.synthetic, "sha256": cohort.sha256,
                    "patients_total": int(len(cohort.endpoints))},
         "filters": filters.as_dict(),
-        "n": {arm: int(len(by_arm[arm])) for arm in ARMS},
+        "n": {arm: int(len(arms[arm])) for arm in ARMS},
         "baseline": {
-            "male": {arm: int(by_arm[arm]["sex"].eq("M").sum()) for arm in ARMS},
+            "male": {arm: int(arms[arm]["sex"].eq("M").sum()) for arm in ARMS},
             "age_median": float(p["age"].median()) if len(p) else None,
             "age_min": float(p["age"].min()) if len(p) else None,
             "age_max": float(p["age"].max()) if len(p) else None,
-            "diagnosis": {arm: {d: int(by_arm[arm]["diagnosis"].eq(d).sum()) for d in DIAGNOSES} for arm in ARMS},
+            "diagnosis": {arm: {d: int(arms[arm]["diagnosis"].eq(d).sum()) for d in DIAGNOSES} for arm in ARMS},
             "table": _records(r.table1),
         },
         "response": {
@@ -194,7 +144,7 @@ def build(cohort: Cohort, filters: Filters = Filters(), results: Results | None 
             "relapsed": {ARM_TACROLIMUS: rel.a.events, ARM_CONTROL: rel.b.events},
             "rate": _comparison(rel, "relapsed"),
             "p_value": rel.p_value, "test": rel.test or None, "reason": rel.reason or None,
-            "rfs": {**_time_to_event(r.relapse.rfs), "subgroups": _records(r.relapse.subgroups)},
+            "rfs": {**_time_to_event(r.rfs), "subgroups": _records(r.rfs_subgroups)},
         },
         "steroids": {
             "cumulative_mg": _two(r.steroids.cumulative, "mg prednisone-equivalent"),
@@ -206,7 +156,7 @@ def build(cohort: Cohort, filters: Filters = Filters(), results: Results | None 
                 "median": r.steroids.troughs.values.median, "q1": r.steroids.troughs.values.q1,
                 "q3": r.steroids.troughs.values.q3, "in_range": r.steroids.troughs.in_range,
                 "below": r.steroids.troughs.below, "above": r.steroids.troughs.above,
-                "target_ng_ml": [5.0, 10.0], "reason": r.steroids.troughs.reason or None,
+                "target_ng_ml": list(TACROLIMUS_TROUGH_TARGET), "reason": r.steroids.troughs.reason or None,
             }),
         },
         "safety": {
@@ -240,24 +190,6 @@ def endpoints_csv(table: pd.DataFrame) -> bytes:
 # Markdown
 
 
-def _pct(x) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
-
-
-def _num(x, digits: int = 1) -> str:
-    return "–" if x is None else f"{x:,.{digits}f}"
-
-
-def _p(x) -> str:
-    if x is None:
-        return "–"
-    return "< 0.001" if x < 0.001 else f"{x:.3f}"
-
-
-def _ci(ci, fmt=_pct) -> str:
-    return "–" if not ci or ci[0] is None else f"{fmt(ci[0])} to {fmt(ci[1])}"
-
-
 def markdown(rep: dict) -> str:
     t, c = ARM_TACROLIMUS, ARM_CONTROL
     co = rep["cohort"]
@@ -274,35 +206,35 @@ def markdown(rep: dict) -> str:
     ]
     for key, label in (("orr", "Best ORR"), ("crr", "Best CRR")):
         r = rep["response"][key]
-        lines.append(f"| {label} | {r[t]['responders']}/{r[t]['n']} ({_pct(r[t]['rate'])}) | "
-                     f"{r[c]['responders']}/{r[c]['n']} ({_pct(r[c]['rate'])}) | {_p(r['p_value'])} | {r['test'] or r['reason']} |")
+        lines.append(f"| {label} | {r[t]['responders']}/{r[t]['n']} ({percent(r[t]['rate'])}) | "
+                     f"{r[c]['responders']}/{r[c]['n']} ({percent(r[c]['rate'])}) | {p_number(r['p_value'])} | {r['test'] or r['reason']} |")
     rl = rep["relapse"]
     lines.append(f"| Relapse among responders | {rl['relapsed'][t]}/{rl['responders'][t]} | {rl['relapsed'][c]}/{rl['responders'][c]} | "
-                 f"{_p(rl['p_value'])} | {rl['test'] or rl['reason']} |")
+                 f"{p_number(rl['p_value'])} | {rl['test'] or rl['reason']} |")
     rfs = rl["rfs"]
-    lines.append(f"| RFS at 12 months | {_pct(rfs['at_12_months'][t])} | {_pct(rfs['at_12_months'][c])} | {_p(rfs['logrank_p'])} | log-rank |")
-    lines.append(f"| Median RFS, months | {_num(rfs['median_months'][t]) if rfs['median_months'][t] is not None else 'not reached'} | "
-                 f"{_num(rfs['median_months'][c]) if rfs['median_months'][c] is not None else 'not reached'} | | |")
+    lines.append(f"| RFS at 12 months | {percent(rfs['at_12_months'][t])} | {percent(rfs['at_12_months'][c])} | {p_number(rfs['logrank_p'])} | log-rank |")
+    lines.append(f"| Median RFS, months | {number(rfs['median_months'][t]) if rfs['median_months'][t] is not None else 'not reached'} | "
+                 f"{number(rfs['median_months'][c]) if rfs['median_months'][c] is not None else 'not reached'} | | |")
     st = rep["steroids"]
     cm = st["cumulative_mg"]
-    lines.append(f"| Cumulative steroid, mg (median [IQR]) | {_num(cm[t]['median'], 0)} [{_num(cm[t]['q1'], 0)}–{_num(cm[t]['q3'], 0)}] | "
-                 f"{_num(cm[c]['median'], 0)} [{_num(cm[c]['q1'], 0)}–{_num(cm[c]['q3'], 0)}] | {_p(cm['p_value'])} | Mann–Whitney U |")
+    lines.append(f"| Cumulative steroid, mg (median [IQR]) | {number(cm[t]['median'], 0)} [{number(cm[t]['q1'], 0)}–{number(cm[t]['q3'], 0)}] | "
+                 f"{number(cm[c]['median'], 0)} [{number(cm[c]['q1'], 0)}–{number(cm[c]['q3'], 0)}] | {p_number(cm['p_value'])} | Mann–Whitney U |")
     d = st["discontinuation"]
-    lines.append(f"| Median time to steroid stop, months | {_num(d['median_months'][t])} | {_num(d['median_months'][c])} | "
-                 f"{_p(d['logrank_p'])} | log-rank |")
+    lines.append(f"| Median time to steroid stop, months | {number(d['median_months'][t])} | {number(d['median_months'][c])} | "
+                 f"{p_number(d['logrank_p'])} | log-rank |")
     for key, label in (("any_ae", "Any adverse event"), ("steroid_related", "Steroid-related AE"),
                        ("tacrolimus_related", "Tacrolimus-related AE"), ("grade3", "Grade ≥ 3 AE"), ("serious", "Serious AE")):
         s = rep["safety"][key]
-        lines.append(f"| {label} | {s[t]['events']}/{s[t]['n']} ({_pct(s[t]['rate'])}) | {s[c]['events']}/{s[c]['n']} "
-                     f"({_pct(s[c]['rate'])}) | {_p(s['p_value'])} | {s['test'] or s['reason']} |")
+        lines.append(f"| {label} | {s[t]['events']}/{s[t]['n']} ({percent(s[t]['rate'])}) | {s[c]['events']}/{s[c]['n']} "
+                     f"({percent(s[c]['rate'])}) | {p_number(s['p_value'])} | {s['test'] or s['reason']} |")
     cost = rep["cost"]["drug_cost_18m"]
-    lines.append(f"| Drug expenses at 18 months, {cost['currency']} (median) | {_num(cost[t]['median'], 0)} | "
-                 f"{_num(cost[c]['median'], 0)} | {_p(cost['p_value'])} | Mann–Whitney U |")
+    lines.append(f"| Drug expenses at 18 months, {cost['currency']} (median) | {number(cost[t]['median'], 0)} | "
+                 f"{number(cost[c]['median'], 0)} | {p_number(cost['p_value'])} | Mann–Whitney U |")
     hr = rfs["hazard_ratio"]
     lines += [
         "",
-        f"Relapse-free survival: hazard ratio (tacrolimus vs control) {_num(hr, 2)} "
-        f"(95% CI {_ci(rfs['hazard_ratio_ci'], lambda v: f'{v:.2f}')}), Cox model."
+        f"Relapse-free survival: hazard ratio (tacrolimus vs control) {number(hr, 2)} "
+        f"(95% CI {interval(rfs['hazard_ratio_ci'], lambda v: f'{v:.2f}')}), Cox model."
         + (f" {rfs['hazard_ratio_reason']}." if rfs["hazard_ratio_reason"] else ""),
         "",
         "## Table 1",
@@ -312,9 +244,7 @@ def markdown(rep: dict) -> str:
     ]
     for row in rep["baseline"]["table"]:
         lines.append(f"| {row['variable']} | {row['level']} | {row['tacrolimus']} | {row['control']} | "
-                     f"{_p(row['p_value']) if row['p_value'] is not None else ''} | {_num(row['smd'], 2) if row['smd'] is not None else ''} |")
+                     f"{p_number(row['p_value'], none='')} | {'' if missing(row['smd']) else number(row['smd'], 2)} |")
     lines += ["", f"Generated by the tacrolimus outcomes dashboard {rep['app_version']} (report schema {rep['schema_version']})."]
     return "\n".join(lines) + "\n"
 
-
-__all__ = ["build", "compute", "endpoints_table", "markdown", "AE_FLAGS", "Results"]

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .proportions import Comparison, StratifiedComparison, cochran_mantel_haenszel, compare
-from .schema import ARM_CONTROL, ARM_TACROLIMUS, ARMS, DIAGNOSES
+from .proportions import Comparison, StratifiedComparison, cochran_mantel_haenszel, compare_flags
+from .schema import ARMS, DIAGNOSES, by_arm
 from .survival import ArmComparison, compare_arms
 
 ENDPOINTS = {"orr": ("responded", "responders"), "crr": ("complete_response", "complete responses")}
@@ -22,9 +22,7 @@ def assessable(patients: pd.DataFrame) -> pd.DataFrame:
 
 
 def _compare(df: pd.DataFrame, column: str, what: str) -> Comparison:
-    a = df.loc[df["arm"] == ARM_TACROLIMUS, column].astype(bool)
-    b = df.loc[df["arm"] == ARM_CONTROL, column].astype(bool)
-    return compare(int(a.sum()), len(a), int(b.sum()), len(b), what=what)
+    return compare_flags(*by_arm(df, column), what=what)
 
 
 @dataclass(frozen=True)
@@ -39,6 +37,22 @@ class ResponseResult:
 
 
 def by_diagnosis(df: pd.DataFrame) -> pd.DataFrame:
+    """ORR and CRR, tacrolimus against control, within each diagnosis (ITP, AIHA, ES), of the
+    `assessable` patients in `df`: one row per diagnosis and endpoint ("ORR": `responded`, "CRR":
+    `complete_response`), each a `proportions.compare` (Wilson 95% CIs, Newcombe difference CI,
+    Fisher's exact test when an expected count is below 5 else χ² with Yates' correction, odds
+    ratio). Columns: diagnosis, endpoint, tacrolimus_events, tacrolimus_n, tacrolimus_rate,
+    tacrolimus_ci_low, tacrolimus_ci_high, the same for control, difference, difference_ci_low,
+    difference_ci_high, p_value, test, odds_ratio, reason. No adjustment for multiplicity.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"arm": ["tacrolimus"] * 4 + ["control"] * 4, "diagnosis": ["ITP", "AIHA"] * 4,
+    ...                    "responded": [True, True, True, False, True, False, False, False],
+    ...                    "complete_response": [True, False, False, False, True, False, False, False]})
+    >>> rows = by_diagnosis(df)
+    >>> rows[["diagnosis", "endpoint", "tacrolimus_events", "control_events", "reason"]].values.tolist()[:3]
+    [['ITP', 'ORR', 2, 1, ''], ['ITP', 'CRR', 1, 1, ''], ['AIHA', 'ORR', 1, 0, '']]
+    """
     rows = []
     for dx in DIAGNOSES:
         sub = df[df["diagnosis"] == dx]
@@ -57,6 +71,16 @@ def by_diagnosis(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def distribution(df: pd.DataFrame) -> pd.DataFrame:
+    """Best response by arm, R and PR pooled as "R/PR": one row per arm and response (CR, R/PR,
+    NR). Columns: arm, response, patients, share (of the arm's patients with one of these best
+    responses; NaN when the arm has none). Counts only, no test.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"arm": ["tacrolimus"] * 4 + ["control"] * 5,
+    ...                    "best_response": ["CR", "R", "PR", "NR", "CR", "NR", "NR", "PR", "NR"]})
+    >>> distribution(df).round(2).values.tolist()[:3]
+    [['tacrolimus', 'CR', 1, 0.25], ['tacrolimus', 'R/PR', 2, 0.5], ['tacrolimus', 'NR', 1, 0.25]]
+    """
     group = df["best_response"].map({"CR": "CR", "R": "R/PR", "PR": "R/PR", "NR": "NR"})
     counts = pd.crosstab(df["arm"], group).reindex(index=list(ARMS), columns=list(RESPONSE_GROUPS), fill_value=0)
     tidy = counts.stack().rename("patients").reset_index().rename(columns={"best_response": "response"})
@@ -67,14 +91,40 @@ def distribution(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_response(patients: pd.DataFrame) -> ResponseResult:
+    """Best response by arm among the `assessable` patients (best response known).
+
+    Returns a `ResponseResult`: orr and crr (`proportions.compare`, tacrolimus against control:
+    Wilson 95% CIs, Newcombe difference CI, Fisher's exact test when an expected count is below 5
+    else χ² with Yates' correction, odds ratio); by_diagnosis (`by_diagnosis`); cmh, for "orr" and
+    "crr", the Cochran–Mantel–Haenszel test and Mantel–Haenszel odds ratio stratified by diagnosis
+    (`proportions.cochran_mantel_haenszel`); distribution (`distribution`); time_to_response, a
+    `survival.compare_arms` (Kaplan–Meier, log-rank, Cox; landmarks 1, 3 and 6 months) of the time
+    to first response, non-responders censored at their follow-up and responders without a
+    response time left out; not_assessable, the number of patients left out as not assessable.
+
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"arm": ["tacrolimus"] * 5 + ["control"] * 5,
+    ...                   "diagnosis": ["ITP", "ITP", "AIHA", "AIHA", "ES", "ITP", "ITP", "AIHA", "AIHA", "ES"],
+    ...                   "best_response": ["CR", "R", "PR", "NR", None, "CR", "NR", "NR", "PR", "NR"],
+    ...                   "time_to_response_months": [1.0, 2.5, 3.0, None, None, 4.0, None, None, 2.0, None],
+    ...                   "follow_up_months": [12.0, 10.0, 8.0, 6.0, 5.0, 12.0, 9.0, 7.0, 11.0, 4.0]})
+    >>> p["responded"] = p["best_response"].map({"CR": True, "R": True, "PR": True, "NR": False}).astype("boolean")
+    >>> p["complete_response"] = (p["best_response"] == "CR").astype("boolean").where(p["responded"].notna())
+    >>> r = best_response(p)
+    >>> r.not_assessable, (r.orr.a.events, r.orr.a.n), (r.orr.b.events, r.orr.b.n), round(r.orr.p_value, 3)
+    (1, (3, 4), (2, 5), 0.524)
+    >>> r.cmh["orr"].strata, r.cmh["orr"].pooled_odds_ratio
+    (('ITP', 'AIHA'), 3.0)
+    >>> r.time_to_response.curves["tacrolimus"].median
+    2.75
+    """
     df = assessable(patients)
     cmh = {}
     for key, (column, _) in ENDPOINTS.items():
         tables = {}
         for dx in DIAGNOSES:
             sub = df[df["diagnosis"] == dx]
-            a = sub.loc[sub["arm"] == ARM_TACROLIMUS, column].astype(bool)
-            b = sub.loc[sub["arm"] == ARM_CONTROL, column].astype(bool)
+            a, b = (v.astype(bool) for v in by_arm(sub, column))
             tables[dx] = [[int(a.sum()), int((~a).sum())], [int(b.sum()), int((~b).sum())]]
         cmh[key] = cochran_mantel_haenszel(tables)
     ttr = df.assign(

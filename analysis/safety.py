@@ -8,32 +8,54 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .continuous import TwoGroups, compare_values
-from .proportions import Comparison, compare
-from .schema import ARM_CONTROL, ARM_TACROLIMUS
-
-AE_FLAGS = {
-    "any_ae": "Any adverse event",
-    "steroid_ae": "Steroid-related",
-    "tacrolimus_ae": "Tacrolimus-related",
-    "grade3_ae": "Grade ≥ 3",
-    "serious_ae": "Serious",
-}
+from .proportions import Comparison, compare, compare_flags
+from .schema import AE_FLAGS, ARM_CONTROL, ARM_TACROLIMUS, by_arm
 
 
 def incidence(patients: pd.DataFrame) -> dict[str, Comparison]:
+    """Share of patients with each kind of adverse event (the yes/no columns of `schema.AE_FLAGS`:
+    any_ae, steroid_ae, tacrolimus_ae, grade3_ae, serious_ae), tacrolimus against control.
+
+    Returns {flag: `proportions.Comparison`}: Wilson 95% CI per arm, Newcombe (method 10) CI of the
+    difference, Fisher's exact test when an expected count is below 5 else χ² with Yates'
+    correction, and the odds ratio (see `proportions.compare`). Denominator: all patients of the arm.
+
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"arm": ["tacrolimus"] * 3 + ["control"] * 3,
+    ...                   "any_ae": [True, True, False, True, False, False],
+    ...                   "steroid_ae": False, "tacrolimus_ae": False, "grade3_ae": False, "serious_ae": False})
+    >>> inc = incidence(p)
+    >>> inc["any_ae"].a.events, inc["any_ae"].b.events, inc["any_ae"].test, round(inc["any_ae"].p_value, 3)
+    (2, 1, "Fisher's exact test", 1.0)
+    >>> inc["serious_ae"].reason
+    'no events in either arm'
+    """
     out = {}
     for flag in AE_FLAGS:
-        a = patients.loc[patients["arm"] == ARM_TACROLIMUS, flag].astype(bool)
-        b = patients.loc[patients["arm"] == ARM_CONTROL, flag].astype(bool)
-        out[flag] = compare(int(a.sum()), len(a), int(b.sum()), len(b), what="events")
+        out[flag] = compare_flags(*by_arm(patients, flag), what="events")
     return out
 
 
 def by_term(patients: pd.DataFrame, adverse_events: pd.DataFrame) -> pd.DataFrame:
     """Patients with each term, by arm, with Fisher or χ². Columns: term, category,
-    tacrolimus_patients, tacrolimus_rate, control_patients, control_rate, p_value, test."""
-    n_a = int((patients["arm"] == ARM_TACROLIMUS).sum())
-    n_b = int((patients["arm"] == ARM_CONTROL).sum())
+    tacrolimus_patients, tacrolimus_rate, control_patients, control_rate, p_value, test.
+
+    A patient counts once per term (and category) however many events they had; the rate's
+    denominator is every patient of the arm in `patients` (events of other patients are ignored).
+    Only terms that occur are listed, sorted by category and term. Test as `proportions.compare`:
+    Fisher's exact test when an expected count is below 5, else χ² with Yates' correction; no odds
+    ratio, no adjustment for multiplicity.
+
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"patient_id": ["p1", "p2", "p3", "p4", "p5", "p6"],
+    ...                   "arm": ["tacrolimus"] * 3 + ["control"] * 3})
+    >>> ae = pd.DataFrame({"patient_id": ["p1", "p1", "p2", "p4", "p9"],
+    ...                    "term": ["Tremor", "Tremor", "Hyperglycaemia", "Hyperglycaemia", "Tremor"],
+    ...                    "category": ["Neurological", "Neurological", "Metabolic", "Metabolic", "Neurological"]})
+    >>> by_term(p, ae)[["term", "tacrolimus_patients", "control_patients", "test"]].values.tolist()
+    [['Hyperglycaemia', 1, 1, "Fisher's exact test"], ['Tremor', 1, 0, "Fisher's exact test"]]
+    """
+    n_a, n_b = (len(rows) for rows in by_arm(patients))
     arm = patients.set_index(patients["patient_id"].astype(str))["arm"]
     ae = adverse_events.assign(patient_id=adverse_events["patient_id"].astype(str))
     ae = ae[ae["patient_id"].isin(arm.index)].assign(arm=lambda d: d["patient_id"].map(arm))
@@ -58,6 +80,8 @@ class SafetyResult:
 
 
 def safety(patients: pd.DataFrame, adverse_events: pd.DataFrame) -> SafetyResult:
-    a = patients.loc[patients["arm"] == ARM_TACROLIMUS, "drug_cost_18m"]
-    b = patients.loc[patients["arm"] == ARM_CONTROL, "drug_cost_18m"]
-    return SafetyResult(incidence(patients), by_term(patients, adverse_events), compare_values(a, b))
+    """Returns a `SafetyResult`: incidence (`incidence`), by_term (`by_term`) and cost, the drug
+    expenses at 18 months (drug_cost_18m) by arm (`continuous.compare_values`: median and
+    quartiles per arm, two-sided Mann–Whitney U test)."""
+    return SafetyResult(incidence(patients), by_term(patients, adverse_events),
+                        compare_values(*by_arm(patients, "drug_cost_18m")))

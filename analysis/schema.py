@@ -36,6 +36,19 @@ DIAGNOSIS_LABELS: Mapping[str, str] = {
     ES: "Evans syndrome",
 }
 
+def by_arm(frame: pd.DataFrame, column: str | None = None) -> tuple:
+    """The rows of each arm, tacrolimus first: `(tacrolimus, control)`, as frames or, given a
+    column, as that column's values.
+
+    >>> import pandas as pd
+    >>> t, c = by_arm(pd.DataFrame({"arm": ["tacrolimus", "control", "control"], "age": [30, 40, 50]}), "age")
+    >>> list(t), list(c)
+    ([30], [40, 50])
+    """
+    rows = tuple(frame[frame["arm"] == arm] for arm in ARMS)
+    return rows if column is None else tuple(r[column] for r in rows)
+
+
 SEXES: tuple[str, ...] = ("M", "F")
 SEX_LABELS: Mapping[str, str] = {"M": "Male", "F": "Female"}
 
@@ -43,27 +56,27 @@ SEX_LABELS: Mapping[str, str] = {"M": "Male", "F": "Female"}
 # response"; both are the middle level. Evans syndrome uses R for "response in both lineages".
 RESPONSE_CODES: tuple[str, ...] = ("CR", "R", "PR", "NR")
 RESPONSE_LEVEL: Mapping[str, int] = {"NR": 0, "R": 1, "PR": 1, "CR": 2}
-RESPONSE_LABELS: Mapping[str, str] = {
-    "CR": "Complete response",
-    "R": "Response",
-    "PR": "Partial response",
-    "NR": "No response",
-}
 
 PLT, HGB, RET, LDH, TBIL = "PLT", "HGB", "RET", "LDH", "TBIL"
 LAB_TESTS: tuple[str, ...] = (PLT, HGB, RET, LDH, TBIL)
 LAB_UNITS: Mapping[str, str] = {PLT: "×10⁹/L", HGB: "g/L", RET: "%", LDH: "U/L", TBIL: "µmol/L"}
-LAB_LABELS: Mapping[str, str] = {
-    PLT: "Platelets",
-    HGB: "Hemoglobin",
-    RET: "Reticulocytes",
-    LDH: "Lactate dehydrogenase",
-    TBIL: "Total bilirubin",
-}
 HEMOLYSIS_MARKERS: tuple[str, ...] = (RET, LDH, TBIL)
 # Largest value taken as possible for each test; above it the value is a data error
 # (platelets above 2,000 ×10⁹/L and Hb above 250 g/L do not occur in these patients).
 LAB_MAXIMUM: Mapping[str, float] = {PLT: 2000.0, HGB: 250.0, RET: 100.0, LDH: 20000.0, TBIL: 1000.0}
+
+# Time and targets used everywhere.
+DAYS_PER_MONTH = 365.25 / 12  # 30.4375: every duration in months is days / 30.4375
+TACROLIMUS_TROUGH_TARGET = (5.0, 10.0)  # ng/mL, the study group's target range for whole-blood troughs
+
+# Adverse-event flags of the per-patient table and the label of each.
+AE_FLAGS: Mapping[str, str] = {
+    "any_ae": "Any adverse event",
+    "steroid_ae": "Steroid-related",
+    "tacrolimus_ae": "Tacrolimus-related",
+    "grade3_ae": "Grade ≥ 3",
+    "serious_ae": "Serious",
+}
 
 # mg of the drug × factor = mg prednisone (STUDY.md; 0.75 mg dexamethasone ≙ 5 mg prednisone).
 PREDNISONE_EQUIVALENT: Mapping[str, float] = {
@@ -200,7 +213,7 @@ TACROLIMUS = Table(
         _PID,
         Column("date", "date", True, "Visit date."),
         Column("daily_dose_mg", "number", True, "Daily tacrolimus dose from this date.", unit="mg", minimum=0, maximum=30),
-        Column("trough_ng_ml", "number", False, "Whole-blood trough concentration (target 5–10).", unit="ng/mL", minimum=0, maximum=100),
+        Column("trough_ng_ml", "number", False, f"Whole-blood trough concentration (target {TACROLIMUS_TROUGH_TARGET[0]:g}–{TACROLIMUS_TROUGH_TARGET[1]:g}).", unit="ng/mL", minimum=0, maximum=100),
     ),
 )
 
@@ -220,9 +233,6 @@ ADVERSE_EVENTS = Table(
 
 TABLES: Mapping[str, Table] = {t.name: t for t in (PATIENTS, LABS, STEROID_DOSES, TACROLIMUS, ADVERSE_EVENTS)}
 CHILD_TABLES: tuple[str, ...] = tuple(n for n in TABLES if n != "patients")
-RECORDED_ENDPOINT_COLUMNS: tuple[str, ...] = (
-    "best_response", "response_date", "relapse_date", "steroid_stop_date", "cumulative_steroid_mg",
-)
 
 # --------------------------------------------------------------------------------------
 # Problems and the report

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .continuous import Summary, TwoGroups, compare_values, summarise
-from .derive import DAYS_PER_MONTH, TACROLIMUS_TROUGH_TARGET
-from .schema import ARM_CONTROL, ARM_TACROLIMUS, ARMS
+from .schema import ARMS, DAYS_PER_MONTH, TACROLIMUS_TROUGH_TARGET, by_arm
 from .survival import ArmComparison, compare_arms
 
 STEROID_FREE_MONTHS = (3.0, 6.0, 12.0)
@@ -24,7 +23,26 @@ def daily_dose_by_arm(patients: pd.DataFrame, segments: pd.DataFrame,
                       step_days: int = DOSE_GRID_STEP_DAYS, max_days: int = DOSE_GRID_MAX_DAYS) -> pd.DataFrame:
     """Median and IQR of the daily prednisone-equivalent dose on a day grid from treatment start,
     over the patients still followed on that day (a patient off steroids counts as 0 mg).
-    Columns: arm, day, months, followed, median, q1, q3."""
+    Columns: arm, day, months, followed, median, q1, q3.
+
+    The grid is day 0, step_days, 2·step_days, … up to max_days; months = day / 30.4375. A dose
+    period (segments: patient_id, start, end, prednisone_eq_mg) counts on every grid day from its
+    start to its end, both included; overlapping periods add up. A patient is followed on days up
+    to last_follow_up − treatment_start. followed is the number of such patients; median, q1 and q3
+    are numpy's linear percentiles (R's type 7), NaN where nobody is followed. Descriptive only.
+
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"patient_id": ["p1", "p2", "p3"], "arm": ["tacrolimus", "tacrolimus", "control"],
+    ...                   "treatment_start": pd.to_datetime(["2020-01-01"] * 3),
+    ...                   "last_follow_up": pd.to_datetime(["2020-03-01", "2020-01-20", "2020-03-01"])})
+    >>> seg = pd.DataFrame({"patient_id": ["p1", "p1", "p2", "p3"],
+    ...                     "start": pd.to_datetime(["2020-01-01", "2020-01-15", "2020-01-01", "2020-01-01"]),
+    ...                     "end": pd.to_datetime(["2020-01-14", "2020-02-10", "2020-01-31", "2020-02-29"]),
+    ...                     "prednisone_eq_mg": [60.0, 30.0, 40.0, 50.0]})
+    >>> d = daily_dose_by_arm(p, seg, step_days=14, max_days=56)
+    >>> d[d["arm"] == "tacrolimus"][["day", "followed", "median"]].values.tolist()
+    [[0.0, 2.0, 50.0], [14.0, 2.0, 35.0], [28.0, 1.0, 30.0], [42.0, 1.0, 0.0], [56.0, 1.0, 0.0]]
+    """
     grid = np.arange(0, max_days + 1, step_days)
     pid = patients["patient_id"].astype(str).to_numpy()
     pos = pd.Series(np.arange(len(pid)), index=pid)
@@ -70,6 +88,19 @@ class TroughSummary:
 
 
 def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame) -> TroughSummary:
+    """Tacrolimus trough levels (column trough_ng_ml) of the patients in `patients`, all
+    measurements pooled (a patient measured often weighs more), not split by arm.
+
+    Returns a `TroughSummary`: patients (with a level), measurements, values (`continuous.summarise`:
+    median, quartiles, mean, SD, …) and the shares of measurements in the 5–10 ng/mL target (both
+    ends included), below and above it. Descriptive only; NaN and `reason` when there is no level.
+
+    >>> import pandas as pd
+    >>> tac = pd.DataFrame({"patient_id": ["p1", "p1", "p2", "p2", "p9"], "trough_ng_ml": [4.2, 7.5, 8.1, 12.0, 6.0]})
+    >>> t = trough_summary(pd.DataFrame({"patient_id": ["p1", "p2", "p3"]}), tac)
+    >>> t.patients, t.measurements, t.values.median, t.in_range, t.below, t.above
+    (2, 4, 7.8, 0.5, 0.25, 0.25)
+    """
     lo, hi = TACROLIMUS_TROUGH_TARGET
     t = tacrolimus[tacrolimus["patient_id"].astype(str).isin(patients["patient_id"].astype(str))]
     v = t["trough_ng_ml"].dropna()
@@ -89,8 +120,31 @@ class SteroidResult:
 
 
 def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame) -> SteroidResult:
-    a = patients[patients["arm"] == ARM_TACROLIMUS]
-    b = patients[patients["arm"] == ARM_CONTROL]
+    """Steroid exposure, tacrolimus against control.
+
+    Returns a `SteroidResult`: cumulative and cumulative_18m (`continuous.compare_values` of
+    steroid_cum_mg and steroid_cum_mg_18m: medians and quartiles per arm, two-sided Mann–Whitney U
+    test); discontinuation (`survival.compare_arms` of steroid_stop_months with event
+    steroid_stopped: Kaplan–Meier with log(−log) CIs, log-rank, Cox HR; patients whose
+    steroid_stopped is unknown left out); steroid_free (arm, months, share, ci_low, ci_high at 3, 6
+    and 12 months: 1 − the Kaplan–Meier estimate of still being on steroids, with its CI flipped the
+    same way); troughs (`trough_summary`).
+
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"patient_id": [f"p{i}" for i in range(8)], "arm": ["tacrolimus"] * 4 + ["control"] * 4,
+    ...                   "steroid_stopped": [True, True, False, True, True, False, False, None],
+    ...                   "steroid_stop_months": [2.0, 5.0, 12.0, 7.0, 10.0, 12.0, 9.0, None],
+    ...                   "steroid_cum_mg": [1800.0, 2500.0, 4000.0, 2100.0, 3900.0, 5200.0, 4800.0, 6100.0],
+    ...                   "steroid_cum_mg_18m": [1800.0, 2500.0, 3600.0, 2100.0, 3900.0, 4700.0, 4800.0, 5500.0]})
+    >>> r = steroids(p, pd.DataFrame({"patient_id": [], "trough_ng_ml": []}))
+    >>> r.cumulative.a.median, r.cumulative.b.median, round(r.cumulative.p_value, 4)
+    (2300.0, 5000.0, 0.0571)
+    >>> r.steroid_free.round(3).query("arm == 'tacrolimus'")[["months", "share"]].values.tolist()
+    [[3.0, 0.25], [6.0, 0.5], [12.0, 0.75]]
+    >>> r.troughs.reason
+    'no trough levels recorded'
+    """
+    a, b = by_arm(patients)
     known = patients[patients["steroid_stopped"].notna()]
     disc = compare_arms(known, "steroid_stop_months", "steroid_stopped", landmarks=STEROID_FREE_MONTHS)
     free = disc.landmarks.assign(

@@ -18,12 +18,11 @@ from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test
 from scipy import stats
 
-from .schema import AGE_BANDS, ARM_CONTROL, ARM_TACROLIMUS, ARMS, DIAGNOSES, SEXES
+from .schema import AGE_BANDS, ARM_TACROLIMUS, ARMS, DIAGNOSES, SEXES, by_arm
 
 NAN = float("nan")
 LANDMARK_MONTHS = (6.0, 12.0, 18.0)
 RISK_TABLE_MONTHS = tuple(float(m) for m in range(0, 49, 6))
-KM_METHOD = "Kaplan–Meier, 95% CI log(−log) (Greenwood)"
 LOGRANK = "log-rank test"
 COX = "Cox proportional hazards (Efron ties), Wald 95% CI"
 
@@ -33,7 +32,18 @@ def quantile_time(times: np.ndarray, surv: np.ndarray, p: float = 0.5) -> float:
     at p over an interval: the midpoint between that time and the time it next drops.
 
     Written here (not lifelines' qth_survival_time) because lifelines takes the left end of such
-    an interval, and the dashboard's medians must equal R's survfit."""
+    an interval, and the dashboard's medians must equal R's survfit.
+
+    `times` and `surv` are the steps of the curve (NaN values are skipped, as R skips NA limits),
+    compared with a tolerance of √(machine ε). NaN when the curve never falls to p (not reached).
+
+    >>> quantile_time([0, 2, 5, 9], [1.0, 0.75, 0.4, 0.25])
+    5.0
+    >>> quantile_time([0, 2, 5, 9], [1.0, 0.75, 0.5, 0.25])  # exactly 0.5 from 5 to 9
+    7.0
+    >>> quantile_time([0, 2, 5], [1.0, 0.75, 0.6])
+    nan
+    """
     tol = math.sqrt(np.finfo(float).eps)
     times = np.asarray(times, float)
     surv = np.asarray(surv, float)
@@ -75,6 +85,25 @@ class KMCurve:
 
 
 def kaplan_meier(durations: pd.Series, events: pd.Series, label: str = "") -> KMCurve:
+    """Kaplan–Meier estimate (Kaplan & Meier 1958) of one group's survival with pointwise 95% CIs.
+
+    Returns a `KMCurve`: label, n, events, median, median_ci and `table`, one row per distinct time
+    from 0: time, at_risk, events, censored, survival, ci_low, ci_high. Patients with a missing
+    duration are left out; `events` is True for an event, False for censoring. Method: lifelines'
+    KaplanMeierFitter; the CI is Greenwood's (1926) variance on the log(−log) scale ("exponential
+    Greenwood", Kalbfleisch & Prentice 2002; R's conf.type = "log-log"), NaN where the estimate is 1 or
+    0. The median is `quantile_time` of the curve (R's rule); its CI is where the lower and the
+    upper confidence curves fall to 0.5, as R's survfit (NaN: not reached). No events: `reason`.
+
+    >>> import pandas as pd
+    >>> km = kaplan_meier(pd.Series([2, 3, 3, 5, 8, 9, 12, 15]), pd.Series([1, 1, 0, 1, 0, 1, 1, 0]))
+    >>> km.n, km.events, km.median, km.median_ci
+    (8, 5, 9.0, (2.0, nan))
+    >>> km.table.round(3).iloc[3].tolist()  # time, at_risk, events, censored, survival, ci_low, ci_high
+    [5.0, 5.0, 1.0, 0.0, 0.6, 0.195, 0.852]
+    >>> [round(v, 3) for v in km.at(6)]
+    [0.6, 0.195, 0.852]
+    """
     d = pd.to_numeric(durations, errors="coerce").to_numpy(float)
     e = np.asarray(events, dtype=bool)
     ok = ~np.isnan(d)
@@ -110,6 +139,14 @@ def kaplan_meier(durations: pd.Series, events: pd.Series, label: str = "") -> KM
 
 
 def number_at_risk(durations: pd.Series, times: tuple[float, ...] = RISK_TABLE_MONTHS) -> list[int]:
+    """Number at risk at each of `times`: patients whose duration (to the event or censoring) is at
+    least that time, so a patient with the event exactly at t still counts at t (R's convention).
+    Missing durations are left out.
+
+    >>> import pandas as pd
+    >>> number_at_risk(pd.Series([2, 3, 3, 5, 8, 9, 12, 15]), (0, 6, 12))
+    [8, 4, 2]
+    """
     d = pd.to_numeric(durations, errors="coerce").dropna().to_numpy(float)
     return [int((d >= t).sum()) for t in times]
 
@@ -123,6 +160,18 @@ class LogRank:
 
 
 def logrank(d_a, e_a, d_b, e_b) -> LogRank:
+    """Log-rank test (Mantel 1966) of equal survival in two groups: durations d_a, d_b and event
+    flags e_a, e_b (True: event, False: censored).
+
+    Returns a `LogRank`: statistic (χ², 1 df) and its p_value, by lifelines' logrank_test
+    (unweighted; as R's survdiff). NaN with a `reason` when a group is empty or nobody had the event.
+
+    >>> lr = logrank([2, 3, 5, 6, 8, 9], [1, 1, 1, 0, 1, 1], [4, 7, 10, 12, 15, 18], [1, 0, 1, 1, 0, 0])
+    >>> round(lr.statistic, 3), round(lr.p_value, 4)
+    (5.206, 0.0225)
+    >>> logrank([1, 2], [0, 0], [3, 4], [0, 0]).reason
+    'no events in either arm'
+    """
     d_a, d_b = np.asarray(d_a, float), np.asarray(d_b, float)
     e_a, e_b = np.asarray(e_a, bool), np.asarray(e_b, bool)
     if len(d_a) == 0 or len(d_b) == 0:
@@ -158,7 +207,7 @@ def _efron_binary_cox(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> tup
     """
     order = np.argsort(time, kind="stable")
     t, d, g = time[order], event[order].astype(bool), x[order].astype(bool)
-    uniq, first = np.unique(t, return_index=True)
+    _, first = np.unique(t, return_index=True)
     # At risk at each distinct time: everyone whose time is at or after it.
     n = len(t)
     at_risk_all = n - first
@@ -197,7 +246,20 @@ def _efron_binary_cox(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> tup
 
 
 def cox_hazard_ratio(durations, events, treated) -> HazardRatio:
-    """Hazard ratio of treated (tacrolimus) against untreated (control), Wald 95% CI and p."""
+    """Hazard ratio of treated (tacrolimus) against untreated (control), Wald 95% CI and p.
+
+    Returns a `HazardRatio`: hazard_ratio = exp(β), ci = exp(β ± 1.96·SE), two-sided Wald p_value,
+    n and events (rows with a missing value left out), reason, method. Method: Cox proportional
+    hazards regression (Cox 1972) on the one 0/1 covariate, Efron's approximation for tied event
+    times (Efron 1977; R's coxph default), maximised by Newton–Raphson in `_efron_binary_cox`; SE
+    from the observed information. NaN with a `reason` when an arm is empty, when an arm has no
+    events, or when the partial likelihood has no finite maximum (|β| grows past 30, or no information).
+
+    >>> hr = cox_hazard_ratio([2, 3, 5, 6, 8, 9, 4, 7, 10, 12, 15, 18], [1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 0],
+    ...                       [True] * 6 + [False] * 6)
+    >>> round(hr.hazard_ratio, 3), [round(x, 3) for x in hr.ci], round(hr.p_value, 4), hr.n, hr.events
+    (8.688, [0.975, 77.441], 0.0528, 12, 8)
+    """
     df = pd.DataFrame({"t": np.asarray(durations, float), "e": np.asarray(events, bool),
                        "tac": np.asarray(treated, bool)}).dropna()
     n, ev = len(df), int(df["e"].sum())
@@ -233,6 +295,30 @@ class ArmComparison:
 def compare_arms(patients: pd.DataFrame, duration: str, event: str,
                  landmarks: tuple[float, ...] = LANDMARK_MONTHS,
                  risk_times: tuple[float, ...] = RISK_TABLE_MONTHS) -> ArmComparison:
+    """Time to an event by arm, from the columns `duration` (time) and `event` (True: event) of
+    `patients` (also "arm"). Patients with a missing duration are left out; a missing event flag
+    counts as censored.
+
+    Returns an `ArmComparison`: curves (a `kaplan_meier` curve per arm: log(−log) 95% CIs, median
+    and its CI), logrank (`logrank`, tacrolimus against control), hazard (`cox_hazard_ratio`,
+    tacrolimus against control, Efron ties, Wald CI), landmarks (arm, months, survival, ci_low,
+    ci_high: the curve's step value at each landmark, `KMCurve.at`), at_risk (arms × risk_times,
+    `number_at_risk`) and n per arm.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"arm": ["tacrolimus"] * 6 + ["control"] * 6,
+    ...                    "months": [2, 3, 5, 6, 8, 9, 4, 7, 10, 12, 15, 18],
+    ...                    "relapsed": [1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 0]})
+    >>> res = compare_arms(df, "months", "relapsed", landmarks=(6.0,), risk_times=(0.0, 6.0, 12.0))
+    >>> res.curves["tacrolimus"].median, res.curves["control"].median
+    (6.5, 12.0)
+    >>> round(res.logrank.p_value, 4), round(res.hazard.hazard_ratio, 3)
+    (0.0225, 8.688)
+    >>> res.landmarks.round(3)[["arm", "survival"]].values.tolist()
+    [['tacrolimus', 0.5], ['control', 0.833]]
+    >>> res.at_risk.to_dict("index")
+    {'tacrolimus': {0.0: 6, 6.0: 3, 12.0: 0}, 'control': {0.0: 6, 6.0: 5, 12.0: 3}}
+    """
     df = patients[["arm", duration, event]].dropna(subset=[duration])
     df = df.assign(**{event: df[event].astype("boolean").fillna(False).astype(bool)})
     curves, rows, risk = {}, [], {}
@@ -243,7 +329,7 @@ def compare_arms(patients: pd.DataFrame, duration: str, event: str,
             s, lo, hi = curves[arm].at(m)
             rows.append({"arm": arm, "months": m, "survival": s, "ci_low": lo, "ci_high": hi})
         risk[arm] = number_at_risk(sub[duration], risk_times)
-    a, b = df[df["arm"] == ARM_TACROLIMUS], df[df["arm"] == ARM_CONTROL]
+    a, b = by_arm(df)
     lr = logrank(a[duration], a[event], b[duration], b[event])
     hr = cox_hazard_ratio(df[duration], df[event], df["arm"] == ARM_TACROLIMUS)
     at_risk = pd.DataFrame(risk, index=pd.Index(risk_times, name="months")).T
@@ -251,7 +337,26 @@ def compare_arms(patients: pd.DataFrame, duration: str, event: str,
 
 
 def subgroup_hazard_ratios(patients: pd.DataFrame, duration: str, event: str) -> pd.DataFrame:
-    """Cox HR (tacrolimus vs control) within each diagnosis, sex and age band: a forest plot's rows."""
+    """Cox HR (tacrolimus vs control) within each diagnosis, sex and age band: a forest plot's rows.
+
+    One row per subgroup: all patients, each diagnosis (ITP, AIHA, ES), each sex (M, F) and each age
+    band (<40, 40–59, ≥60; lower bound included). Columns: group, level, n_tacrolimus, n_control,
+    events_tacrolimus, events_control, hazard_ratio, ci_low, ci_high, p_value, reason. Each row is a
+    separate `cox_hazard_ratio` fit (Efron ties, Wald 95% CI) on the patients with a duration (a
+    missing event flag counts as censored); no interaction test, no adjustment for multiplicity.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"arm": ["tacrolimus"] * 6 + ["control"] * 6,
+    ...                    "months": [2, 3, 5, 6, 8, 9, 4, 7, 10, 12, 15, 18],
+    ...                    "relapsed": [1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 0],
+    ...                    "diagnosis": ["ITP", "AIHA"] * 6, "sex": ["M", "F", "F"] * 4,
+    ...                    "age": [35, 45, 62, 50, 38, 70, 41, 29, 66, 55, 33, 48]})
+    >>> sg = subgroup_hazard_ratios(df, "months", "relapsed")
+    >>> sg["level"].tolist()
+    ['All', 'ITP', 'AIHA', 'ES', 'M', 'F', '<40', '40–59', '≥60']
+    >>> sg["hazard_ratio"].round(3).tolist()[:2], sg.loc[3, "reason"]
+    ([8.688, 4.033], 'one arm has no patients')
+    """
     df = patients.dropna(subset=[duration])
     groups: list[tuple[str, str, pd.Series]] = [("All patients", "All", pd.Series(True, index=df.index))]
     groups += [("Diagnosis", d, df["diagnosis"] == d) for d in DIAGNOSES]

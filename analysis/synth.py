@@ -29,9 +29,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import criteria
-from .derive import COST_AND_DOSE_WINDOW_DAYS, DAYS_PER_MONTH
+from .derive import COST_AND_DOSE_WINDOW_DAYS
 from .schema import (
-    AE_OTHER, AE_STEROID, AE_TACROLIMUS, AIHA, ARM_CONTROL, ARM_TACROLIMUS, ES, HGB, ITP, LDH, PLT, PREDNISONE_EQUIVALENT, RET, TABLES, TBIL,
+    AE_OTHER, AE_STEROID, AE_TACROLIMUS, AIHA, ARM_CONTROL, ARM_TACROLIMUS, DAYS_PER_MONTH, ES, HGB, ITP, LDH, PLT,
+    PREDNISONE_EQUIVALENT, RET, TABLES, TBIL,
 )
 
 GENERATOR_VERSION = 1
@@ -50,7 +51,7 @@ STUDY_COUNTS: dict[tuple[str, str], int] = {
 }
 STUDY_PATIENTS = 318
 STUDY_MALES = 87
-STUDY_AGE_MEDIAN, STUDY_AGE_MIN, STUDY_AGE_MAX = 45, 14, 90
+STUDY_AGE_MIN, STUDY_AGE_MAX = 14, 90
 # Age quantiles (probability, years) through the published median and range; the shape in
 # between is assumed.
 AGE_QUANTILES = ((0.0, 14.0), (0.1, 22.0), (0.25, 31.0), (0.5, 45.0), (0.75, 58.0), (0.9, 68.0), (1.0, 90.0))

@@ -11,14 +11,11 @@ import argparse
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from analysis import synth  # noqa: E402
-from analysis.derive import derive  # noqa: E402
-from analysis.io import read_cohort  # noqa: E402
-from analysis.schema import validate  # noqa: E402
+from analysis import synth
+from analysis.derive import derive
+from analysis.io import read_cohort
+from analysis.schema import validate
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Many people using the dashboard at once: N concurrent sessions over Streamlit's own WebSocket
-protocol (tests/st_client.py; the messages a browser sends and receives, without a browser's
+protocol (testkit/st_client.py; the messages a browser sends and receives, without a browser's
 rendering), each one loading the app and then, for a bounded time, changing the filters or
 switching pages with a human pause between actions.
 
@@ -32,7 +32,6 @@ import os
 import random
 import re
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -40,14 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from analysis.cohort import DEFAULT_COHORT, load  # noqa: E402
-from analysis.filters import Filters  # noqa: E402
-from analysis.schema import DIAGNOSES, SEX_LABELS, SEXES  # noqa: E402
-from browser_support import serving  # noqa: E402
-from st_client import Session  # noqa: E402
+from analysis.cohort import DEFAULT_COHORT, load
+from analysis.filters import Filters
+from analysis.schema import DIAGNOSES, SEX_LABELS, SEXES
+from testkit.browser_support import serving
+from testkit.st_client import Session
 
 PAGES = ("", "response", "rfs", "steroids", "safety", "data")  # URL paths; "" is the Overview
 COUNT = re.compile(r"n = (\d+) of (\d+) patients")
@@ -141,7 +138,7 @@ def browser_tab(url: str, deadline: float, think: float, tally: Tally) -> None:
     to the new page's title with the script finished and every Plotly figure drawn."""
     from playwright.sync_api import sync_playwright
 
-    from browser_support import launch
+    from testkit.browser_support import launch
 
     rng = random.Random(7)
     try:

@@ -15,13 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from analysis import synth  # noqa: E402
-from analysis.cohort import DEFAULT_COHORT, from_frames, load  # noqa: E402
-from analysis.filters import Filters  # noqa: E402
-from analysis.relapse import responders  # noqa: E402
-from analysis.report import build  # noqa: E402
+from analysis import synth
+from analysis.cohort import DEFAULT_COHORT, from_frames, load
+from analysis.filters import Filters
+from analysis.relapse import responders
+from analysis.report import build
 
 R_SCRIPT = """
 suppressMessages(library(survival))

@@ -1,7 +1,7 @@
-"""Uploads through a running server, as the browser sends them (tests/st_client.py): the time
+"""Uploads through a running server, as the browser sends them (testkit/st_client.py): the time
 from the file's PUT to the page drawn on the uploaded cohort, and the server's peak memory (its
 process and the upload reader's), for department-sized cohorts and for every hostile file of
-tests/corpus/hostile.py.
+testkit/hostile.py.
 
     python bench/upload.py                          # this checkout (server.py)
     python bench/upload.py --baseline /tmp/old      # … beside an earlier checkout (its app.py)
@@ -18,23 +18,19 @@ import argparse
 import asyncio
 import io
 import statistics
-import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "corpus"))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from analysis import synth  # noqa: E402
-from browser_support import PeakMemory, serving  # noqa: E402
-from files import shipped_subset, xlsx_bytes  # noqa: E402
-from st_client import Session  # noqa: E402
+from analysis import synth
+from testkit.browser_support import PeakMemory, serving
+from testkit.files import shipped_subset, xlsx_bytes
+from testkit.st_client import Session
 
 RUNS = 5
 
@@ -103,7 +99,7 @@ async def _hostile(url: str, case, data: bytes) -> tuple[float, str]:
 
 
 def hostile_figures(tmp: Path) -> None:
-    import hostile
+    from testkit import hostile
 
     folder = tmp / "hostile"
     folder.mkdir()

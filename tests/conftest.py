@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from analysis import cohort as cohort_mod  # noqa: E402
+from analysis import cohort as cohort_mod
 
 
 @pytest.fixture(scope="session")

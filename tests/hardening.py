@@ -12,7 +12,7 @@ import re
 
 from streamlit.proto.NewSession_pb2 import Config
 
-from st_client import XSRF_COOKIE, Session, request, xsrf_cookie
+from testkit.st_client import XSRF_COOKIE, Session, request, xsrf_cookie
 
 # What a deployment must run with. Written out here, independent of the app's own table, so that a
 # change to either side is caught.

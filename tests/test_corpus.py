@@ -13,7 +13,7 @@ import pytest
 
 from analysis.cohort import check, from_bytes
 from analysis.schema import CohortError
-from files import shipped_subset, xlsx_bytes
+from testkit.files import shipped_subset, xlsx_bytes
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 CASES = list(csv.DictReader(open(CORPUS / "cases.csv", encoding="utf-8")))

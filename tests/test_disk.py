@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from analysis import synth
-from browser_support import serving
-from st_client import Session
+from testkit.browser_support import serving
+from testkit.st_client import Session
 
 STRACE = shutil.which("strace")
 pytestmark = pytest.mark.skipif(not STRACE and not os.environ.get("CI"), reason="strace is not installed")

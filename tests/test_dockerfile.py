@@ -46,4 +46,4 @@ def test_only_the_app_is_copied():
     for path in (".git", "tests", "bench", ".venv"):
         assert path in ignore
     copies = [line.split()[-2] for line in DOCKERFILE.splitlines() if line.startswith("COPY")]
-    assert set(copies) == {"requirements.txt", "server.py", "app.py", ".streamlit", "analysis", "hosting", "pages", "data"}
+    assert set(copies) == {"requirements.txt", "server.py", "app.py", ".streamlit", "analysis", "hosting", "views", "data"}

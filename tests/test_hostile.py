@@ -1,4 +1,4 @@
-"""Hostile files (tests/corpus/hostile.py) through the validator and through the real upload
+"""Hostile files (testkit/hostile.py) through the validator and through the real upload
 path of a running server (server.py, started as `make run` starts it): each gives its sentence
 and never a traceback; the server stays alive, another session is served while the file is
 read and after; the server's memory (its process and the upload reader's) stays under 1.5 GB;
@@ -7,17 +7,14 @@ an answer comes within 30 s."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
 
 from analysis.cohort import check
-from browser_support import PeakMemory, serving
-from st_client import Session
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "corpus"))
-import hostile  # noqa: E402
+from testkit.browser_support import PeakMemory, serving
+from testkit.st_client import Session
+from testkit import hostile
 
 CASES = hostile.CASES
 IDS = [c.file for c in CASES]

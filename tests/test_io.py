@@ -10,7 +10,7 @@ import pytest
 from analysis import cohort as cohort_mod
 from analysis.io import read_cohort, read_cohort_bytes
 from analysis.schema import CohortError
-from files import xlsx_bytes, zip_bytes
+from testkit.files import xlsx_bytes, zip_bytes
 
 SHIPPED = cohort_mod.DEFAULT_COHORT
 

@@ -11,9 +11,10 @@ from streamlit.testing.v1 import AppTest
 from analysis.cohort import DEFAULT_COHORT, load
 from analysis.filters import Filters
 from analysis.report import build
+from views import VIEWS, view
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [str(ROOT / "pages" / "views" / f) for f in ("overview.py", "response.py", "rfs.py", "steroids.py", "safety.py", "data.py")]
+PAGES = [str(v.path) for v in VIEWS]
 T, C = "tacrolimus", "control"
 
 
@@ -23,10 +24,8 @@ def shipped_cohort(monkeypatch):
 
 
 def fresh() -> AppTest:
-    """The app under AppTest. The entry script runs from a temporary copy: AppTest builds a new
-    page registry on every rerun, and next to app.py it would find pages/ and run a page file as
-    an old-style page instead of app.py; the pages themselves are registered by absolute path."""
-    return AppTest.from_string((ROOT / "app.py").read_text(encoding="utf-8"), default_timeout=90)
+    """The app under AppTest, not yet run."""
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
 
 
 def app() -> AppTest:
@@ -91,7 +90,7 @@ def test_filter_change_updates_numbers():
     assert m["Best CRR · Tacrolimus + steroid"] == pct(itp["response"]["crr"][T]["rate"])
     assert "n = 261 of 318 patients · tacrolimus 120 · control 141" in texts(at)
     # The filter survives a page change and drives that page too.
-    at.switch_page(str(ROOT / "pages/views/response.py")).run()
+    at.switch_page(str(view("response").path)).run()
     assert not at.exception
     table = at.dataframe[0].value
     crr = itp["response"]["crr"]
@@ -100,11 +99,11 @@ def test_filter_change_updates_numbers():
 
 def test_page_numbers_equal_report(report):
     at = app()
-    at.switch_page(str(ROOT / "pages/views/safety.py")).run()
+    at.switch_page(str(view("safety").path)).run()
     rows = at.dataframe[0].value.set_index("Adverse events")
     sae = report["safety"]["steroid_related"]
     assert rows.loc["Steroid-related", "Tacrolimus + steroid"] == f"{sae[T]['events']}/{sae[T]['n']} ({pct(sae[T]['rate'])})"
-    at.switch_page(str(ROOT / "pages/views/rfs.py")).run()
+    at.switch_page(str(view("rfs").path)).run()
     lm = at.dataframe[0].value
     s12 = report["relapse"]["rfs"]["at_12_months"][T]
     assert lm.loc["Tacrolimus + steroid", "RFS at 12 months (95% CI)"].startswith(pct(s12))
@@ -163,7 +162,7 @@ def test_filters_come_from_the_url():
 
 def test_data_page_offers_template_dictionary_and_downloads():
     at = app()
-    at.switch_page(str(ROOT / "pages/views/data.py")).run()
+    at.switch_page(str(view("data").path)).run()
     assert not at.exception
     labels = [b.label for b in at.get("download_button")]
     assert any("template" in lbl for lbl in labels)
@@ -186,6 +185,6 @@ def test_cohort_text_is_shown_as_text_not_markdown(monkeypatch, tmp_path):
 
 
 def test_markdown_escape():
-    from pages.views.common import md_escape
+    from views.parts.show import md_escape
     assert md_escape("**a** [b](c) <i>") == "\\*\\*a\\*\\* \\[b\\]\\(c\\) \\<i\\>"
     assert md_escape("ITP 45") == "ITP 45"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import ROOT, free_port, serving
-from st_client import Session, request
+from testkit.browser_support import ROOT, free_port, serving
+from testkit.st_client import Session, request
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 OPENSSL = shutil.which("openssl")
@@ -123,7 +123,7 @@ def test_an_upload_passes_a_larger_one_is_refused_and_no_session_id_is_logged(pr
         tab = await Session.open(https)
         await tab.run()
         await tab.run(page="data")
-        from files import shipped_subset, xlsx_bytes
+        from testkit.files import shipped_subset, xlsx_bytes
 
         run = await tab.upload("Cohort file", "department.xlsx", xlsx_bytes(shipped_subset(120)))
         too_large = await asyncio.to_thread(tab.put_file, "big.csv", b"x" * (52 * 1024 * 1024))

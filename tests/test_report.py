@@ -15,7 +15,8 @@ import pytest
 from analysis import synth
 from analysis.cohort import from_frames
 from analysis.filters import Filters
-from analysis.report import ENDPOINT_COLUMNS, build, compute, endpoints_table, markdown
+from analysis.report import ENDPOINT_COLUMNS, build, endpoints_table, markdown
+from analysis.results import compute
 
 ROOT = Path(__file__).resolve().parent.parent
 T, C = "tacrolimus", "control"
@@ -134,7 +135,7 @@ def test_small_and_empty_groups_never_raise(shipped, filters):
 
 def test_an_arm_without_events_gets_a_reason_not_a_number(shipped):
     res = compute(shipped, Filters(diagnosis=("ES",)))
-    sub = res.relapse.subgroups
+    sub = res.rfs_subgroups
     for _, row in sub.iterrows():
         if row["events_tacrolimus"] == 0 or row["events_control"] == 0:
             assert math.isnan(row["hazard_ratio"]) and row["reason"]
@@ -155,7 +156,7 @@ def test_cli_report_json_with_filters(shipped):
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     assert rep["filters"] == {"diagnosis": ["ITP", "AIHA"], "sex": ["F"], "age_min": 30.0, "age_max": 60.0}
-    direct = build(shipped, Filters(("ITP", "AIHA"), ("F",), 30.0, 60.0))
+    direct = build(shipped, Filters(diagnosis=("ITP", "AIHA"), sex=("F",), age_min=30.0, age_max=60.0))
     assert rep["response"] == direct["response"] and rep["relapse"] == direct["relapse"]
 
 

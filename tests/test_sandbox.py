@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import sys
 import threading
 from pathlib import Path
 
@@ -16,11 +15,10 @@ import pytest
 from analysis import sandbox
 from analysis.cohort import from_bytes
 from analysis.schema import CohortError
-from files import shipped_subset, xlsx_bytes, zip_bytes
+from testkit.files import shipped_subset, xlsx_bytes, zip_bytes
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
-sys.path.insert(0, str(CORPUS))
-import hostile  # noqa: E402
+from testkit import hostile
 
 
 class Evil:

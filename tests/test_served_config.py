@@ -14,8 +14,8 @@ import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 import hardening
-from browser_support import copy_app, serving
-from st_client import Session
+from testkit.browser_support import copy_app, serving
+from testkit.st_client import Session
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,15 @@ import io
 import os
 import re
 import shutil
-import urllib.request
 
 import pandas as pd
 import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 
 from analysis.cohort import DEFAULT_COHORT
-from browser_support import serving, tree_rss_mb
-from files import shipped_subset, xlsx_bytes
-from st_client import Session, cookies
+from testkit.browser_support import serving, tree_rss_mb
+from testkit.files import shipped_subset, xlsx_bytes
+from testkit.st_client import Session, cookies
 
 DEPARTMENT = xlsx_bytes(shipped_subset(120))
 ENDPOINTS = "Endpoints per patient (CSV)"
@@ -199,24 +198,24 @@ def test_a_session_keeps_only_the_cohort_in_use(url):
 def test_an_uploaded_cohort_is_forgotten_when_another_browser_holds_the_session(monkeypatch):
     """The app's own check, behind the server's: the uploaded cohort (and its results and
     problems) belongs to the browser that uploaded it; a run from another browser forgets it."""
-    from pages.views import session
+    from views.parts import upload
     from test_pages import PAGES, fresh
 
     def sidebar(at) -> str:
         return " ".join(m.value for m in at.sidebar.markdown).replace("**", "")
 
-    monkeypatch.setattr(session, "browser", lambda: "browser-a")
+    monkeypatch.setattr(upload, "browser", lambda: "browser-a")
     at = fresh().run()
     at.switch_page(PAGES[-1]).run()
     at.file_uploader(key="upload").set_value(("department.xlsx", DEPARTMENT, "application/octet-stream")).run()
     assert "n = 120 of 120 patients" in sidebar(at)
     at.run()
     assert "n = 120 of 120 patients" in sidebar(at)  # the same browser keeps it
-    monkeypatch.setattr(session, "browser", lambda: "browser-b")
+    monkeypatch.setattr(upload, "browser", lambda: "browser-b")
     at.run()
     assert not at.exception
     assert "n = 318 of 318 patients" in sidebar(at)
-    assert session.UPLOADED not in at.session_state and session.RESULTS not in at.session_state
+    assert upload.UPLOADED not in at.session_state and upload.RESULTS not in at.session_state
 
 
 def test_every_message_the_protocol_allows_leaves_the_server_serving(tmp_path):
@@ -225,7 +224,7 @@ def test_every_message_the_protocol_allows_leaves_the_server_serving(tmp_path):
     serving other sessions and writes nothing into the app's folder."""
     import hashlib
 
-    from browser_support import copy_app
+    from testkit.browser_support import copy_app
 
     (tmp_path / "app").mkdir()
     app_dir = copy_app(tmp_path / "app")
@@ -278,10 +277,10 @@ def test_a_cohort_let_go_to_free_memory_is_said_once(monkeypatch):
     """Uploaded cohorts are held within a memory budget (hosting/held.py): when other sessions'
     uploads take the room, this session shows the configured cohort and says why, once."""
     from hosting.held import HELD
-    from pages.views import session
+    from views.parts import upload
     from test_pages import PAGES, fresh
 
-    monkeypatch.setattr(session, "browser", lambda: "browser-a")
+    monkeypatch.setattr(upload, "browser", lambda: "browser-a")
     at = fresh().run()
     at.switch_page(PAGES[-1]).run()
     at.file_uploader(key="upload").set_value(("department.xlsx", DEPARTMENT, "application/octet-stream")).run()

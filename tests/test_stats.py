@@ -110,7 +110,7 @@ def test_filters():
 
 
 def test_landmark_table_text():
-    from analysis.plots import landmark_table
+    from analysis.format import landmark_table
     lm = pd.DataFrame({"arm": ["control", "tacrolimus"], "months": [12.0, 12.0], "survival": [0.61, 0.867],
                        "ci_low": [0.522, float("nan")], "ci_high": [0.687, float("nan")]})
     t = landmark_table(lm, "survival", "RFS at {months} months")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import hardening
-from browser_support import free_port, launch, settle, wait_healthy
+from testkit.browser_support import free_port, launch, settle, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "localhost/debian-python:bookworm"
@@ -79,8 +79,8 @@ def container(image):
 
 def test_an_upload_is_read_in_the_read_only_container(container):
     """The upload reader's helper and child run inside the image, on a read-only root file system."""
-    from files import shipped_subset, xlsx_bytes
-    from st_client import Session
+    from testkit.files import shipped_subset, xlsx_bytes
+    from testkit.st_client import Session
 
     _, url = container
 
@@ -98,8 +98,8 @@ def test_an_upload_is_read_in_the_read_only_container(container):
 
 def test_a_cohort_mounted_read_only_is_served(image, tmp_path):
     """The README's line: -v /srv/cohort:/data:ro -e COHORT_PATH=/data (here 120 patients)."""
-    from files import shipped_subset
-    from st_client import one_run
+    from testkit.files import shipped_subset
+    from testkit.st_client import one_run
 
     cohort = tmp_path / "cohort"
     cohort.mkdir()
@@ -122,7 +122,7 @@ def test_runs_as_non_root_with_only_the_app(container):
     cid, _ = container
     assert sh("podman", *RUNC, "exec", cid, "id", "-u").stdout.strip() == "10001"
     listing = set(sh("podman", *RUNC, "exec", cid, "ls", "-A", "/app").stdout.split())
-    assert {"server.py", "app.py", "analysis", "hosting", "pages", "data", ".streamlit"} <= listing
+    assert {"server.py", "app.py", "analysis", "hosting", "views", "data", ".streamlit"} <= listing
     assert not listing & {"tests", ".git", "bench", ".venv", "Makefile"}
 
 

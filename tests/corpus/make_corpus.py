@@ -1,6 +1,6 @@
 """Writes the broken cohorts of tests/corpus/ and their table (cases.csv). Each case is a file a
 department might really send, and the sentence fragment the user must be told. Also writes the
-hostile files of hostile.py that are small enough to keep (tests/corpus/hostile/).
+hostile files of testkit/hostile.py that are small enough to keep (tests/corpus/hostile/).
 
     python tests/corpus/make_corpus.py
 """
@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+from analysis.cohort import DEFAULT_COHORT
+from testkit.files import xlsx_bytes as xlsx, zip_bytes as zipped
 
-from analysis.cohort import DEFAULT_COHORT  # noqa: E402
-from files import xlsx_bytes as xlsx, zip_bytes as zipped  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 SHIPPED = {f.stem: pd.read_parquet(f) for f in sorted(DEFAULT_COHORT.glob("*.parquet"))}
 GOOD = "patient_id,arm,diagnosis,sex,age,treatment_start,last_follow_up,best_response\n"
@@ -108,7 +104,7 @@ CASES: list[tuple[str, bytes, str, str]] = [
 
 def write_hostile() -> None:
     """The hostile files small enough to keep (tests/corpus/hostile/), and their table."""
-    import hostile
+    from testkit import hostile
 
     hostile.STORED.mkdir(exist_ok=True)
     rows = []

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 
-from browser_support import CHROMIUM  # noqa: E402
+from testkit.browser_support import CHROMIUM  # noqa: E402
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -23,7 +23,7 @@ if not Path(CHROMIUM).exists():
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
-from browser_support import launch, serving, settle  # noqa: E402
+from testkit.browser_support import launch, serving, settle  # noqa: E402
 
 PAGES = ["Overview", "Response", "Relapse-free survival", "Steroid taper", "Safety & cost", "Data"]
 
@@ -133,10 +133,7 @@ def test_broken_upload_shows_the_problems_and_keeps_the_cohort(server, page):
 
 def test_a_hostile_workbook_is_answered_with_a_sentence(server, page):
     """A 2 KB workbook whose only cell is at XFD1048576 (it used to take the server down)."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tests" / "corpus"))
-    import hostile
+    from testkit import hostile
 
     page.goto(server + "/data")
     settle(page)
@@ -159,7 +156,7 @@ def test_html_and_markdown_in_cells_are_shown_as_text(server, page):
 
 
 def test_valid_workbook_switches_the_app(server, page):
-    from files import shipped_subset, xlsx_bytes
+    from testkit.files import shipped_subset, xlsx_bytes
 
     page.goto(server + "/data")
     settle(page)

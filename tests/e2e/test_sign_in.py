@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from browser_support import CHROMIUM, copy_app, free_port, launch, serving, settle
+from testkit.browser_support import CHROMIUM, copy_app, free_port, launch, serving, settle
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -28,7 +28,7 @@ from joserfc import jwt  # noqa: E402  (Authlib's own JOSE library)
 from joserfc.jwk import RSAKey  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from st_client import one_run  # noqa: E402
+from testkit.st_client import one_run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID, CLIENT_SECRET = "dashboard", "provider-secret"

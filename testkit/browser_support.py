@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_FILES = ("server.py", "app.py", "analysis", "hosting", "pages", "data", ".streamlit")
+APP_FILES = ("server.py", "app.py", "analysis", "hosting", "views", "data", ".streamlit")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without the networking flags Chromium keeps trying hosts this machine cannot reach.

@@ -1,6 +1,6 @@
 """Hostile files: what an attacker on the hospital network would upload to take the server down
 or to smuggle something through. Each case is built here by a function, so the table says how
-each file is made; `make_corpus.py` writes the small ones to tests/corpus/hostile/ (to look at
+each file is made; tests/corpus/make_corpus.py writes the small ones to tests/corpus/hostile/ (to look at
 and to upload by hand) and the tests build the large ones (up to 20 MB) in a temporary folder.
 
 Each case: the file name, what it is, the words the user must be told (on upload and by
@@ -22,8 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-HERE = Path(__file__).resolve().parent
-STORED = HERE / "hostile"
+STORED = Path(__file__).resolve().parents[1] / "tests" / "corpus" / "hostile"
 KEEP_BELOW = 1_100_000  # bytes: larger files are built by the tests, not kept in git
 
 HEADER = "patient_id,arm,diagnosis,sex,age,treatment_start,last_follow_up,best_response"

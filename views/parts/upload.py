@@ -1,6 +1,5 @@
-"""What belongs to one browser session alone: the cohort it uploaded, bound to the browser that
-uploaded it; that cohort's results; the upload itself, read in a separate process; and the
-files the session may download.
+"""The cohort a browser session uploaded: read in a separate process, bound to the browser that
+uploaded it, held in memory only, with its results kept in the session.
 
 A session can be resumed by another connection that names its id. server.py already refuses a
 resume from another browser (hosting/browser.py); this module checks again on every run and
@@ -17,11 +16,11 @@ from typing import Callable
 import streamlit as st
 
 from analysis.cohort import Cohort
-from analysis.schema import ValidationReport
-from hosting import downloads, uploads
-from hosting.browser import BROWSER_HEADER
+from analysis.schema import CohortError, ValidationReport
+from hosting import uploads
 from hosting.held import HELD
-from pages.views.shared import Memo
+from views.parts.identity import browser, session_id
+from views.parts.memo import Memo
 
 UPLOADED = "uploaded_cohort"
 PROBLEMS = "_upload_problems"
@@ -49,18 +48,6 @@ class Refused:
     filename: str
     report: ValidationReport
     browser: str | None
-
-
-def browser() -> str | None:
-    """This browser's identity (a hash of its cookie), as server.py hands it to Streamlit."""
-    return st.context.headers.get(BROWSER_HEADER)
-
-
-def _session_id() -> str | None:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx else None
 
 
 def forget() -> None:
@@ -115,9 +102,9 @@ def _drop_from_streamlit(file_id: str) -> None:
     """The uploaded bytes are read: Streamlit need not keep them (it would, until the tab closes)."""
     from streamlit.runtime import Runtime
 
-    session_id = _session_id()
-    if session_id and Runtime.exists():
-        Runtime.instance().uploaded_file_mgr.remove_file(session_id, file_id)
+    session = session_id()
+    if session and Runtime.exists():
+        Runtime.instance().uploaded_file_mgr.remove_file(session, file_id)
 
 
 def read_upload(file) -> bool:
@@ -126,7 +113,7 @@ def read_upload(file) -> bool:
     st.session_state[SEEN] = file.file_id
     data = file.getvalue()
     _drop_from_streamlit(file.file_id)
-    uploads.read(_session_id(), file.file_id)
+    uploads.read(session_id(), file.file_id)
     with st.spinner(f"Reading {file.name} in a separate process…"):
         outcome = uploads.READER.read(file.name, data)
     del data
@@ -134,10 +121,8 @@ def read_upload(file) -> bool:
         st.session_state[PROBLEMS] = Refused(file.name, outcome.report, browser())
         return False
     forget()
-    key = HELD.put(_session_id() or "", outcome.cohort, outcome.nbytes)
+    key = HELD.put(session_id() or "", outcome.cohort, outcome.nbytes)
     if key is None:
-        from analysis.schema import CohortError
-
         st.session_state[PROBLEMS] = Refused(file.name, CohortError.single(
             f"{file.name} takes {outcome.nbytes // 2**20:,} MB in memory, more than the server holds for uploads. "
             "Ask IT to serve it from the server's disk (COHORT_PATH).").report, browser())
@@ -148,19 +133,8 @@ def read_upload(file) -> bool:
 
 def allow_uploads() -> None:
     """This page shows an uploader: the server accepts uploads to this session from this browser."""
-    uploads.allow(_session_id(), browser())
+    uploads.allow(session_id(), browser())
 
 
 def is_new(file) -> bool:
     return file is not None and st.session_state.get(SEEN) != file.file_id
-
-
-def download(label: str, filename: str, mime: str, build: Callable[[], bytes], column=None) -> None:
-    """A link that downloads a file of this session's data (see hosting/downloads.py)."""
-    where = column or st
-    url = downloads.offer(_session_id() or "", browser(), filename, mime, build)
-    if url is None:
-        where.button(label, disabled=True, width="stretch",
-                     help="Downloads of patient data are served by the dashboard's server: start it with `make run`.")
-    else:
-        where.link_button(label, url, width="stretch")

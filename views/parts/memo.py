@@ -1,4 +1,4 @@
-"""What every session shares: the configured cohort and the results of each filter choice.
+"""What every session shares: the cohorts read from disk and the results of each filter choice.
 
 Held in this module rather than in `st.cache_resource`, because Streamlit obeys a client's
 clear-cache message from any tab, toolbar or not, and clears every `st.cache_*` for everyone:

@@ -9,42 +9,44 @@ import streamlit as st
 from analysis.cohort import DEFAULT_COHORT
 from analysis.report import build, endpoints_csv, endpoints_table, markdown
 from analysis.template import data_dictionary, template_workbook
-from pages.views import common, session
+from views.parts import cohort, settings, show, upload
+from views.parts.cohort import context
+from views.parts.downloads import download
 
-ctx = common.context()
+ctx = context()
 st.title("Data")
 c = ctx.cohort
 kind = "**synthetic — not real patients**" if c.synthetic else "department data"
-st.markdown(f"In use: **{common.md_escape(c.name)}** ({kind}) · {len(c.endpoints)} patients · content hash `{c.short_hash}`")
-up = session.upload()
+st.markdown(f"In use: **{show.md_escape(c.name)}** ({kind}) · {len(c.endpoints)} patients · content hash `{c.short_hash}`")
+up = upload.upload()
 if up is not None:
-    st.caption(f"This cohort was uploaded in this browser session ({common.md_escape(up.filename)}, read and checked "
+    st.caption(f"This cohort was uploaded in this browser session ({show.md_escape(up.filename)}, read and checked "
                f"in {up.seconds:.1f} s). It is kept in memory only, never written to disk, and no other session or "
                "browser can see it. Closing the tab discards it.")
     if st.button("Go back to the configured cohort"):
-        session.forget()
+        upload.forget()
         st.rerun()
 if c.report.warnings:
     with st.expander(f"{len(c.report.warnings)} validation warning(s)"):
-        common.problems_table(c.report)
+        show.problems_table(c.report)
 
 st.subheader("Use your own cohort")
 st.markdown("An `.xlsx` workbook with one sheet per table, a `.zip` of Parquet tables, or one Parquet/CSV file of "
             "patients. The format is below and in the template workbook.")
 # .xls is accepted here so that the reader can say what to do with it (save as .xlsx).
-session.allow_uploads()
-upload = st.file_uploader("Cohort file", type=["xlsx", "zip", "parquet", "csv", "xls"], key="upload")
-if session.is_new(upload) and session.read_upload(upload):
+upload.allow_uploads()
+file = st.file_uploader("Cohort file", type=["xlsx", "zip", "parquet", "csv", "xls"], key="upload")
+if upload.is_new(file) and upload.read_upload(file):
     st.rerun()
-refused = session.refused()
+refused = upload.refused()
 if refused is not None:
     n = len(refused.report.errors)
-    st.error(f"{common.md_escape(refused.filename)} was not loaded: {n} problem{'s' if n != 1 else ''} must be "
+    st.error(f"{show.md_escape(refused.filename)} was not loaded: {n} problem{'s' if n != 1 else ''} must be "
              "corrected first. The cohort in use has not changed.")
-    common.problems_table(refused.report)
+    show.problems_table(refused.report)
 
 # The template's example rows come from the shipped synthetic cohort, never from the cohort in use.
-example = common.cohort_on_disk(DEFAULT_COHORT)
+example = cohort.on_disk(DEFAULT_COHORT)
 st.download_button("Download the template workbook (.xlsx)", lambda: template_workbook(example.tables),
                    file_name="cohort-template.xlsx", on_click="ignore",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -55,13 +57,13 @@ st.subheader("Downloads for the current filters")
 st.caption(f"Filters: {ctx.filters.describe()}. These files hold this cohort's data: they are built when clicked and "
            "served to this browser session only.")
 cols = st.columns(3)
-session.download("Endpoints per patient (CSV)", "endpoints.csv", "text/csv",
-                 lambda: endpoints_csv(endpoints_table(c, ctx.filters)), cols[0])
-session.download("Report (JSON)", "report.json", "application/json",
-                 lambda: json.dumps(build(c, ctx.filters, ctx.results), indent=2, ensure_ascii=False).encode(), cols[1])
-session.download("Report (Markdown)", "report.md", "text/markdown",
-                 lambda: markdown(build(c, ctx.filters, ctx.results)).encode(), cols[2])
+download("Endpoints per patient (CSV)", "endpoints.csv", "text/csv",
+         lambda: endpoints_csv(endpoints_table(c, ctx.filters)), cols[0])
+download("Report (JSON)", "report.json", "application/json",
+         lambda: json.dumps(build(c, ctx.filters, ctx.results), indent=2, ensure_ascii=False).encode(), cols[1])
+download("Report (Markdown)", "report.md", "text/markdown",
+         lambda: markdown(build(c, ctx.filters, ctx.results)).encode(), cols[2])
 
 with st.expander("Deployment settings in effect (for IT)"):
     st.caption("Read from this server as it runs. The README says what each protects and how to change it.")
-    common.deployment_settings()
+    settings.table()

@@ -64,7 +64,8 @@ class Run:
     status: str = ""
     elements: list = field(default_factory=list)  # Element protos, in arrival order
     new_session: object | None = None
-    navigation: object | None = None
+    navigation: object | None = None  # the last navigation message
+    navigations: list = field(default_factory=list)  # every navigation message, in arrival order
     page_not_found: bool = False
 
     def of(self, kind: str) -> list:
@@ -213,13 +214,18 @@ class Session:
             # run of a session and the next, so the id alone is not enough.
             self.query[w.query_param_key] = [_url_value(v) for v in value]
 
-    async def run(self, page: str | None = None, query_string: str | None = None, timeout: float = 120) -> Run:
+    async def run(self, page: str | None = None, query_string: str | None = None, timeout: float = 120,
+                  opened: str | None = None) -> Run:
         """Ask for a script run (on `page`, a URL path such as "rfs", or the current page) and read
-        what comes back until the run finishes. The query string defaults to the bound widgets'."""
+        what comes back until the run finishes. The query string defaults to the bound widgets'.
+        `opened`: the URL path the tab was opened at (a link such as /rfs), sent by name as a
+        browser does on its first run, before the server has told it the pages."""
         if page is not None:
             self.page_hash = self.pages[page]
         msg = BackMsg()
         cs = msg.rerun_script
+        if opened is not None:
+            cs.page_name = opened
         cs.query_string = urlencode(self.query, doseq=True) if query_string is None else query_string
         cs.page_script_hash = self.page_hash
         cs.widget_states.widgets.extend(self.values.values())
@@ -237,6 +243,7 @@ class Session:
                     run.elements.clear()
                 elif kind == "navigation":
                     run.navigation = fm.navigation
+                    run.navigations.append(fm.navigation)
                     for p in fm.navigation.app_pages:
                         self.pages[p.url_pathname] = p.page_script_hash
                         if p.is_default:

@@ -1,0 +1,144 @@
+"""Text made from numbers: p-values, percents, confidence intervals, medians, and a dash where a
+number is missing. The only place where the dashboard turns a number into words, so that a page,
+the Markdown report and a slide write 0.0004 the same way and never show "nan".
+
+>>> p_value(0.0004), p_value(0.0312), p_value(float("nan"))
+('p < 0.001', 'p = 0.031', 'p not computable')
+>>> percent(0.4567), percent(None)
+('45.7%', '–')
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import pandas as pd
+
+from .schema import ARM_LABELS, ARMS, TACROLIMUS_TROUGH_TARGET
+
+DASH = "–"
+
+
+def missing(x: object) -> bool:
+    """True for None, NaN, ±inf and pandas' NA/NaT: a value there is no number to show for.
+
+    >>> [missing(v) for v in (None, float("nan"), float("inf"), pd.NA, 0.0, 3)]
+    [True, True, True, True, False, False]
+    """
+    if x is None or x is pd.NA or x is pd.NaT:
+        return True
+    try:
+        return not math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def p_number(p: float | None, none: str = DASH) -> str:
+    """A p-value as a number: three decimals, "< 0.001" below that, `none` when there is none.
+
+    >>> p_number(0.04567), p_number(0.00001), p_number(None, none="")
+    ('0.046', '< 0.001', '')
+    """
+    if missing(p):
+        return none
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_value(p: float | None) -> str:
+    """A p-value as a phrase: "p = 0.046", "p < 0.001" or "p not computable"."""
+    if missing(p):
+        return "p not computable"
+    return f"p {p_number(p)}" if p < 0.001 else f"p = {p_number(p)}"
+
+
+def percent(x: float | None, digits: int = 1) -> str:
+    """A share (0.25) as a percent ("25.0%"), a dash when missing."""
+    return DASH if missing(x) else f"{100 * x:.{digits}f}%"
+
+
+def number(x: float | None, digits: int = 1) -> str:
+    """A number with thousands separators ("12,345.6"), a dash when missing."""
+    return DASH if missing(x) else f"{x:,.{digits}f}"
+
+
+def interval(ci, fmt: Callable[[float], str] = percent) -> str:
+    """A confidence interval as "low to high", a dash when either end is missing.
+
+    >>> interval((0.1, 0.25)), interval((0.81, 1.52), lambda v: f"{v:.2f}"), interval((None, None))
+    ('10.0% to 25.0%', '0.81 to 1.52', '–')
+    """
+    if not ci or missing(ci[0]) or missing(ci[1]):
+        return DASH
+    return f"{fmt(ci[0])} to {fmt(ci[1])}"
+
+
+def months(x: float | None, digits: int = 1, unit: str = "mo") -> str:
+    """A median time in months ("7.4 mo"); "not reached" when missing (the curve never fell to half).
+
+    >>> months(7.43), months(0.915, 2, "months"), months(float("nan"))
+    ('7.4 mo', '0.92 months', 'not reached')
+    """
+    return "not reached" if missing(x) else f"{x:.{digits}f} {unit}"
+
+
+def events(p) -> str:
+    """A `Proportion` as "events/n (rate)", e.g. "12/40 (30.0%)"."""
+    return f"{p.events}/{p.n} ({percent(p.rate)})"
+
+
+def difference(c) -> str:
+    """The difference of a `Comparison` in percentage points with its 95% CI, a dash when missing."""
+    if missing(c.difference):
+        return DASH
+    lo, hi = c.difference_ci
+    return f"{100 * c.difference:+.1f} points ({100 * lo:+.1f} to {100 * hi:+.1f})"
+
+
+def odds_ratio(c) -> str:
+    """The odds ratio of a `Comparison` with its 95% CI ("2.10 (1.20–3.70)"), a dash when missing."""
+    if missing(c.odds_ratio):
+        return DASH
+    return f"{c.odds_ratio:.2f} ({c.odds_ratio_ci[0]:.2f}–{c.odds_ratio_ci[1]:.2f})"
+
+
+def target_range(target: tuple[float, float] = TACROLIMUS_TROUGH_TARGET) -> str:
+    """The tacrolimus trough target as text: "5–10 ng/mL"."""
+    return f"{target[0]:g}–{target[1]:g} ng/mL"
+
+
+def share_with_ci(value: float, low: float, high: float) -> str:
+    """A share with its 95% CI: "86.7% (78.9–91.8)"; without a CI, the share; a dash when missing."""
+    if missing(value):
+        return DASH
+    if missing(low) or missing(high):
+        return percent(value)
+    return f"{100 * value:.1f}% ({100 * low:.1f}–{100 * high:.1f})"
+
+
+def landmark_table(landmarks: pd.DataFrame, value: str, header: str) -> pd.DataFrame:
+    """Arms × months table of a share with its 95% CI as text, from landmark rows (arm, months,
+    <value>, ci_low, ci_high). `header` is formatted with the month.
+
+    >>> lm = pd.DataFrame({"arm": ["tacrolimus", "control"], "months": [12.0, 12.0],
+    ...                    "survival": [0.867, float("nan")], "ci_low": [0.789, float("nan")],
+    ...                    "ci_high": [0.918, float("nan")]})
+    >>> landmark_table(lm, "survival", "RFS at {months} months").to_dict()
+    {'RFS at 12 months': {'Tacrolimus + steroid': '86.7% (78.9–91.8)', 'Steroid alone': '–'}}
+    """
+    text = [share_with_ci(v, lo, hi) for v, lo, hi in zip(landmarks[value], landmarks["ci_low"], landmarks["ci_high"])]
+    table = landmarks.assign(text=text).pivot(index="arm", columns="months", values="text")
+    table = table.reindex([a for a in ARMS if a in table.index])
+    table.index = [ARM_LABELS[a] for a in table.index]
+    table.columns = [header.format(months=f"{m:g}") for m in table.columns]
+    return table
+
+
+def table1_display(t: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 (`baseline.table1`) as text for a page or a slide: p with 3 decimals (< 0.001), SMD
+    with 2, blanks where a row has none."""
+    out = t.rename(columns={"variable": "Characteristic", "level": "", "tacrolimus": "Tacrolimus + steroid",
+                            "control": "Steroid alone", "p_value": "p", "test": "Test", "smd": "SMD"}).copy()
+    out["p"] = [p_number(p, none="") for p in t["p_value"]]
+    out["SMD"] = ["" if missing(v) else f"{v:.2f}" for v in t["smd"]]
+    return out

@@ -1,0 +1,60 @@
+"""How the views show things: cohort text as text, a validation report as a table, figures with
+their download settings, a sentence when the filters leave too few patients, the footer."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from analysis import __version__
+from analysis.plots import export_config
+from analysis.schema import ARM_LABELS, ARMS, by_arm
+
+SMALL_ARM = 5  # fewer patients than this in an arm: the estimates get a warning
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=")
+
+
+def md_escape(text: object) -> str:
+    """Text from a cohort (names, cells, file names) shown as itself: Streamlit renders Markdown
+    in st.markdown, st.caption, alerts and st.table cells, so an uploaded value such as
+    ![x](http://host/x.png) would otherwise load an image from elsewhere."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
+
+
+def problems_table(report) -> None:
+    """Every problem of a validation report as a table, cohort text escaped."""
+    frame = report.to_frame()[["severity", "table", "column", "rows", "problem"]]
+    frame["rows"] = frame["rows"].map(lambda n: f"{n:,}" if n else "")
+    # A file that cannot be read at all names no table, column or rows: leave those columns out.
+    keep = [c for c in frame.columns if c in ("severity", "problem") or frame[c].astype(str).str.len().gt(0).any()]
+    st.table(frame[keep].map(md_escape).set_index("severity"))
+
+
+def enough_patients(ctx, what: str = "patients") -> bool:
+    """Say so, in a sentence, when the filters select nobody or leave an arm empty or tiny.
+    False when there is nothing to compare."""
+    if ctx.filters.nothing_selected:
+        st.warning("No diagnosis or no sex is selected, so no patients are shown. Choose at least one of each.")
+        return False
+    n = dict(zip(ARMS, (len(rows) for rows in by_arm(ctx.results.patients))))
+    empty = [ARM_LABELS[a] for a, k in n.items() if k == 0]
+    if empty:
+        st.warning(f"The current filters leave no {what} in the {' and '.join(empty)} arm, so the arms cannot be "
+                   f"compared. Widen the filters (n: tacrolimus {n[ARMS[0]]}, control {n[ARMS[1]]}).")
+        return False
+    small = [f"{ARM_LABELS[a]} ({k})" for a, k in n.items() if k < SMALL_ARM]
+    if small:
+        st.info(f"Few patients in {', '.join(small)}: estimates below are very uncertain.")
+    return True
+
+
+def chart(fig, view: str, ctx) -> None:
+    """A figure, full width, whose camera icon downloads it as PNG (2×) or SVG, named by view and filters."""
+    fmt = "svg" if st.session_state.get("export_format") == "SVG" else "png"
+    st.plotly_chart(fig, width="stretch", config=export_config(view, ctx.filters.describe(), fmt))
+
+
+def footer(ctx) -> None:
+    c = ctx.cohort
+    kind = "synthetic data, not real patients" if c.synthetic else "department data"
+    st.caption(f"Data: {md_escape(c.name)} ({kind}) · content hash {c.short_hash} · filters: "
+               f"{md_escape(ctx.filters.describe())} · app version {__version__}")

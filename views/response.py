@@ -1,0 +1,54 @@
+"""Response: ORR and CRR by arm with CIs, the best-response distribution, by diagnosis, time to response."""
+
+import pandas as pd
+import streamlit as st
+
+from analysis import format as fmt
+from analysis import plots
+from analysis.criteria import AIHA_CONSENSUS, EVANS_COMPOSITE, IWG_2009
+from views.parts import show
+from views.parts.cohort import context
+
+ctx = context()
+st.title("Response")
+if show.enough_patients(ctx):
+    r = ctx.results.response
+    left, right = st.columns([3, 2])
+    with left:
+        show.chart(plots.rates({"Best ORR (CR + R/PR)": r.orr, "Best CRR": r.crr}, "Best response rates by arm"),
+                   "response_rates", ctx)
+    with right:
+        show.chart(plots.response_distribution(r.distribution, "Best response distribution"), "response_distribution", ctx)
+
+    rows = [{"Endpoint": label, "Tacrolimus + steroid": f"{c.a.events}/{c.a.n}", "Steroid alone": f"{c.b.events}/{c.b.n}",
+             "Difference (95% CI)": fmt.difference(c), "Odds ratio (95% CI)": fmt.odds_ratio(c),
+             "p": fmt.p_value(c.p_value), "Test": c.test or c.reason, "CMH across diagnoses": fmt.p_value(r.cmh[key].p_value)}
+            for key, label, c in (("orr", "Best ORR", r.orr), ("crr", "Best CRR", r.crr))]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+    st.subheader("By diagnosis")
+    tabs = st.tabs(["Overall response", "Complete response"])
+    for tab, endpoint in zip(tabs, ("ORR", "CRR")):
+        with tab:
+            show.chart(plots.rates_by_diagnosis(r.by_diagnosis, endpoint, f"Best {endpoint} by diagnosis"),
+                       f"response_{endpoint.lower()}_by_diagnosis", ctx)
+
+    st.subheader("Time to first response")
+    ttr = r.time_to_response
+    show.chart(plots.km(ttr, "Cumulative share of patients who responded", "Responded (%)", cumulative=True,
+                        x_title="Months since treatment start", risk_times=(0.0, 1.0, 2.0, 3.0, 6.0)),
+               "time_to_response", ctx)
+    med = {a: fmt.months(ttr.curves[a].median, 2, "months") for a in ttr.curves}
+    st.caption(f"Median time to first response: tacrolimus {med['tacrolimus']}, control {med['control']} "
+               "(Kaplan–Meier; non-responders censored at last follow-up).")
+
+    st.caption(
+        f"n = {r.orr.a.n} vs {r.orr.b.n} patients with a known best response ({ctx.filters.describe()}). Criteria: ITP — "
+        f"{IWG_2009}; AIHA — {AIHA_CONSENSUS}; {EVANS_COMPOSITE}. Response needs two counts ≥ 7 days apart. "
+        "Rates with Wilson 95% CIs; difference with Newcombe 95% CI; Fisher's exact test when an expected count is "
+        "below 5, otherwise χ² with continuity correction; CMH: Cochran–Mantel–Haenszel stratified by diagnosis."
+    )
+    hb_alone = int(ctx.results.patients["cr_on_hb_alone"].sum())
+    if hb_alone:
+        st.caption(f"For {hb_alone} AIHA/Evans patients, complete response rests on hemoglobin alone "
+                   "(no hemolysis markers near the counts).")
