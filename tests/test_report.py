@@ -176,3 +176,35 @@ def test_cli_endpoints_csv_and_parquet(tmp_path):
     assert run_cli("endpoints", "--out", str(tmp_path / "e.parquet")).returncode == 0
     assert len(pd.read_parquet(tmp_path / "e.parquet")) == 318
     assert run_cli("endpoints", "--out", str(tmp_path / "e.txt")).returncode == 2
+
+
+def test_rfs_by_diagnosis_is_rfs_of_each_diagnosis_alone(shipped):
+    """The split figure's panels (one cached entry) equal the RFS of each diagnosis filtered alone."""
+    split = compute(shipped, Filters(sex=("F",))).rfs_by_diagnosis
+    assert list(split) == ["ITP", "AIHA", "ES"]
+    for dx, panel in split.items():
+        alone = compute(shipped, Filters(diagnosis=(dx,), sex=("F",))).rfs
+        assert panel.n == alone.n
+        assert panel.logrank.p_value == pytest.approx(alone.logrank.p_value, nan_ok=True)
+        pd.testing.assert_frame_equal(panel.landmarks, alone.landmarks)
+    assert list(compute(shipped, Filters(diagnosis=("ES",))).rfs_by_diagnosis) == ["ES"]
+
+
+def test_none_means_any_and_an_empty_tuple_means_none(shipped):
+    everyone, nobody = Filters(), Filters(diagnosis=())
+    assert len(everyone.apply(shipped.endpoints)) == len(shipped.endpoints)
+    assert len(nobody.apply(shipped.endpoints)) == 0 and nobody.nothing_selected and not everyone.nothing_selected
+    assert Filters(sex=()).describe() == "no sex" and everyone.describe() == "all patients"
+    assert nobody.as_dict()["diagnosis"] == [] and everyone.as_dict()["diagnosis"] is None
+    rep = build(shipped, nobody)  # the report of nobody: zeros and reasons, no error
+    assert rep["n"] == {"tacrolimus": 0, "control": 0} and rep["response"]["orr"]["reason"]
+
+
+def test_steroid_page_samples_come_from_the_results(shipped):
+    r = compute(shipped, Filters(diagnosis=("AIHA",)))
+    courses, troughs = r.steroid_courses, r.troughs
+    assert courses.groupby("arm")["patient_id"].nunique().le(25).all()
+    assert set(courses["patient_id"]) <= set(r.patients["patient_id"].astype(str))
+    assert set(troughs["patient_id"]) <= set(r.patients["patient_id"].astype(str))
+    assert len(troughs) == r.steroids.troughs.measurements
+    assert r.steroid_courses is courses  # computed once, then kept
