@@ -224,8 +224,9 @@ def cochran_mantel_haenszel(tables: dict[str, np.ndarray]) -> StratifiedComparis
     with the Robins–Breslow–Greenland 1986 variance), statistic (the Cochran–Mantel–Haenszel χ²,
     1 df, continuity-corrected) and p_value. Method: Mantel & Haenszel (1959), by statsmodels'
     StratifiedTable (test_null_odds(correction=True), oddsratio_pooled, oddsratio_pooled_confint).
-    statsmodels subtracts the 0.5 even when |Σ(a − E[a])| < 0.5, where R does not, so statistic and
-    p differ from R's in that case only. No usable stratum: NaN and `reason`.
+    The continuity correction subtracts 0.5 from |Σ(a − E[a])| only when that is at least 0.5, as R
+    does (statsmodels always subtracts it, which turns a tiny difference into a spurious one; there
+    the uncorrected statistic is the one R reports). No usable stratum: NaN and `reason`.
 
     >>> r = cochran_mantel_haenszel({"ITP": [[12, 8], [6, 14]], "AIHA": [[9, 6], [5, 10]], "ES": [[0, 3], [0, 4]]})
     >>> r.strata, round(r.pooled_odds_ratio, 3), [round(x, 3) for x in r.pooled_odds_ratio_ci]
@@ -238,7 +239,11 @@ def cochran_mantel_haenszel(tables: dict[str, np.ndarray]) -> StratifiedComparis
     if not usable:
         return StratifiedComparison((), NAN, (NAN, NAN), NAN, NAN, reason="no stratum has patients in both arms with both outcomes")
     st = StratifiedTable([t for t in usable.values()])
-    res = st.test_null_odds(correction=True)
+    t = np.stack(list(usable.values()))
+    expected_a = t[:, 0, :].sum(axis=1) * t[:, :, 0].sum(axis=1) / t.sum(axis=(1, 2))
+    delta = float((t[:, 0, 0] - expected_a).sum())
+    # R's mantelhaen.test: YATES <- if (correct && abs(DELTA) >= .5) .5 else 0.
+    res = st.test_null_odds(correction=abs(delta) >= 0.5)
     lo, hi = st.oddsratio_pooled_confint()
     return StratifiedComparison(tuple(usable), float(st.oddsratio_pooled), (float(lo), float(hi)),
                                 float(res.statistic), float(res.pvalue))

@@ -231,3 +231,15 @@ def test_cmh_by_diagnosis_on_shipped_cohort(shipped, tmp_path):
     res = cochran_mantel_haenszel(tables)
     close([res.statistic, res.p_value], [r["stat"][0], r["p"][0]])
     close([res.pooled_odds_ratio, *res.pooled_odds_ratio_ci], r["or"])
+
+
+@pytest.mark.parametrize("tables", [
+    {"ITP": [[1, 1], [1, 1]], "AIHA": [[2, 3], [2, 3]]},  # Σ(a − E[a]) = 0: no correction in R
+    {"ITP": [[3, 1], [2, 2]], "AIHA": [[1, 2], [2, 1]]},  # |Σ(a − E[a])| = 0.25 < 0.5
+    {"ITP": [[5, 1], [1, 5]], "AIHA": [[4, 2], [2, 4]]},  # a clear difference: corrected
+], ids=["no-difference", "small-difference", "clear-difference"])
+def test_cmh_continuity_correction_as_r_applies_it(tables, tmp_path):
+    counts = [v for t in tables.values() for v in np.asarray(t).ravel(order="F")]
+    r = run_r(CMH_R, tmp_path, pd.DataFrame({"count": counts}))
+    res = cochran_mantel_haenszel(tables)
+    close([res.statistic, res.p_value], [r["stat"][0], r["p"][0]])
