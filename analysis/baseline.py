@@ -1,6 +1,7 @@
-"""Table 1: baseline characteristics by arm, with a p-value per row chosen the way tableone
-chooses (Mann–Whitney for skewed continuous values; χ², or Fisher when an expected count is
-below 5) and the standardised mean difference."""
+"""Table 1: baseline characteristics by arm, with a p-value per row (Mann–Whitney U for
+continuous values; for categories χ², or Fisher's exact test when a 2 × 2 table has an expected
+count below 5 — larger tables, such as diagnosis, always get χ²) and the standardised mean
+difference."""
 
 from __future__ import annotations
 
