@@ -15,7 +15,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .schema import ARM_LABELS, ARMS, TACROLIMUS_TROUGH_TARGET
+from .schema import ARM_LABELS, ARMS, SEX_LABELS, TACROLIMUS_TROUGH_TARGET
 
 DASH = "–"
 
@@ -88,18 +88,22 @@ def events(p) -> str:
 
 
 def difference(c) -> str:
-    """The difference of a `Comparison` in percentage points with its 95% CI, a dash when missing."""
+    """The difference of a `Comparison` in percentage points with its 95% CI; a dash with the reason
+    when there is none."""
     if missing(c.difference):
-        return DASH
+        return f"{DASH} ({c.reason})" if c.reason else DASH
     lo, hi = c.difference_ci
     return f"{100 * c.difference:+.1f} points ({100 * lo:+.1f} to {100 * hi:+.1f})"
 
 
 def odds_ratio(c) -> str:
     """The odds ratio of a `Comparison` with its 95% CI ("2.10 (1.20–3.70)"), a dash when missing."""
+    if c.odds_ratio == float("inf"):
+        return f"∞ ({c.odds_ratio_ci[0]:.2f}–∞; {c.odds_ratio_reason or 'infinite'})"
     if missing(c.odds_ratio):
-        return DASH
-    return f"{c.odds_ratio:.2f} ({c.odds_ratio_ci[0]:.2f}–{c.odds_ratio_ci[1]:.2f})"
+        return f"{DASH} ({c.odds_ratio_reason})" if c.odds_ratio_reason else DASH
+    hi = "∞" if c.odds_ratio_ci[1] == float("inf") else f"{c.odds_ratio_ci[1]:.2f}"
+    return f"{c.odds_ratio:.2f} ({c.odds_ratio_ci[0]:.2f}–{hi})"
 
 
 def target_range(target: tuple[float, float] = TACROLIMUS_TROUGH_TARGET) -> str:
@@ -132,6 +136,65 @@ def landmark_table(landmarks: pd.DataFrame, value: str, header: str) -> pd.DataF
     table.index = [ARM_LABELS[a] for a in table.index]
     table.columns = [header.format(months=f"{m:g}") for m in table.columns]
     return table
+
+
+def median_with_ci(median: float, ci: tuple[float, float], digits: int = 1) -> str:
+    """A Kaplan–Meier median with its 95% CI in months: "20.1 (15.3–NR)", NR where a limit (or the
+    median itself) is not reached.
+
+    >>> median_with_ci(20.13, (15.3, float("nan"))), median_with_ci(float("nan"), (9.0, float("nan")))
+    ('20.1 (15.3–NR)', 'not reached')
+    """
+    if missing(median):
+        return "not reached"
+    lo, hi = ("NR" if missing(v) else f"{v:.{digits}f}" for v in ci)
+    return f"{median:.{digits}f} ({lo}–{hi})"
+
+
+def km_summary(comparison, header: str, cumulative: bool = False) -> pd.DataFrame:
+    """The table under a Kaplan–Meier figure, a row per arm: patients, events, median (95% CI) and
+    the landmarks (`header` formatted with the month), as text. `cumulative`: the landmarks are
+    1 − S (e.g. the share off steroids), with the CI flipped."""
+    lm = comparison.landmarks
+    if cumulative:
+        lm = lm.assign(survival=1 - lm["survival"], ci_low=1 - lm["ci_high"], ci_high=1 - lm["ci_low"])
+    marks = landmark_table(lm, "survival", header)
+    rows = []
+    for arm in ARMS:
+        c = comparison.curves[arm]
+        rows.append({"": ARM_LABELS[arm], "Patients": str(c.n), "Events": str(c.events),
+                     "Median, months (95% CI)": median_with_ci(c.median, c.median_ci) if c.n else DASH,
+                     **(marks.loc[ARM_LABELS[arm]].to_dict() if ARM_LABELS[arm] in marks.index else {})})
+    return pd.DataFrame(rows).fillna(DASH).set_index("")
+
+
+def hazard_ratio(hr: float, low: float, high: float, reason: str = "") -> str:
+    """A hazard ratio with its 95% CI ("0.31 (0.19–0.50)"); the reason when it cannot be estimated.
+
+    >>> hazard_ratio(0.312, 0.19, 0.5), hazard_ratio(float("nan"), float("nan"), float("nan"), "no events")
+    ('0.31 (0.19–0.50)', 'not estimable: no events')
+    """
+    if missing(hr):
+        return f"not estimable: {reason}" if reason else "not estimable"
+    return f"{hr:.2f} ({low:.2f}–{high:.2f})"
+
+
+def subgroup_table(subgroups: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a forest plot as text, in its order: subgroup, events/n per arm, HR (95% CI),
+    p. Subgroups the filters leave empty are left out. Columns: Subgroup, one per arm, "HR (95% CI)",
+    p; the index is the subgroup's position in `subgroups`."""
+    kept = subgroups[(subgroups["n_tacrolimus"] + subgroups["n_control"]) > 0]
+    rows = {}
+    for i, r in kept.iterrows():
+        level = SEX_LABELS.get(r["level"], r["level"]) if r["group"] == "Sex" else r["level"]
+        name = "All patients" if r["group"] == "All patients" else f"{r['group']}: {level}"
+        rows[i] = {"Subgroup": name,
+                   ARM_LABELS["tacrolimus"]: f"{r['events_tacrolimus']}/{r['n_tacrolimus']}",
+                   ARM_LABELS["control"]: f"{r['events_control']}/{r['n_control']}",
+                   "HR (95% CI)": hazard_ratio(r["hazard_ratio"], r["ci_low"], r["ci_high"], r["reason"]),
+                   "p": p_number(r["p_value"])}
+    return pd.DataFrame.from_dict(rows, orient="index",
+                                  columns=["Subgroup", *ARM_LABELS.values(), "HR (95% CI)", "p"])
 
 
 def table1_display(t: pd.DataFrame) -> pd.DataFrame:

@@ -8,10 +8,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .format import missing, p_value, target_range
+from .format import missing, p_value, subgroup_table, target_range
 from .proportions import Comparison
 from .schema import ARM_CONTROL, ARM_LABELS, ARM_TACROLIMUS, ARMS, DIAGNOSIS_LABELS, TACROLIMUS_TROUGH_TARGET
-from .survival import ArmComparison, KMCurve
+from .survival import ArmComparison, KMCurve, time_ticks
 
 ARM_COLORS = {ARM_TACROLIMUS: "#0072B2", ARM_CONTROL: "#E69F00"}  # Okabe–Ito blue and orange
 ARM_FILL = {ARM_TACROLIMUS: "rgba(0,114,178,0.15)", ARM_CONTROL: "rgba(230,159,0,0.18)"}
@@ -93,117 +93,158 @@ def _step(curve: KMCurve, column: str) -> tuple[np.ndarray, np.ndarray]:
     return t, v
 
 
-def km(comparison: ArmComparison, title: str, y_title: str, *, show_ci: bool = True, cumulative: bool = False,
-       x_title: str = "Months since response", risk_times: tuple[float, ...] | None = None) -> go.Figure:
-    """Kaplan–Meier curves per arm: CI bands, censor marks, median lines, number-at-risk table
-    under the time axis, and log-rank p and HR (95% CI) on the figure. `cumulative` plots 1 − S
-    (e.g. the share who have stopped steroids)."""
-    times = tuple(comparison.at_risk.columns) if risk_times is None else risk_times
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.1)
+def _km_panel(fig: go.Figure, comparison: ArmComparison, col: int, ticks: tuple[float, ...], *, show_ci: bool,
+              cumulative: bool, legend: bool, counts_in_legend: bool = True, font_size: int = 13) -> None:
+    """One Kaplan–Meier panel in column `col`: per arm the CI band, the curve, censor marks and the
+    median line (row 1), the number at risk at each tick (row 2), and the log-rank p and the hazard
+    ratio in the corner."""
     flip = (lambda v: 1 - v) if cumulative else (lambda v: v)
-    max_t = 0.0
-    for arm in ARMS:
-        curve = comparison.curves[arm]
-        if curve.n == 0:
-            continue
-        t, s = _step(curve, "survival")
-        max_t = max(max_t, float(t.max()))
-        color = ARM_COLORS[arm]
-        if show_ci:
-            _, lo = _step(curve, "ci_low")
-            _, hi = _step(curve, "ci_high")
-            lo = np.where(np.isnan(lo), s, lo)
-            hi = np.where(np.isnan(hi), s, hi)
-            band_a, band_b = (flip(hi), flip(lo))
-            fig.add_scatter(x=np.r_[t, t[::-1]], y=100 * np.r_[band_a, band_b[::-1]], fill="toself", line_shape="hv",
-                            fillcolor=ARM_FILL[arm], line=dict(width=0), hoverinfo="skip", showlegend=False, row=1, col=1)
-        fig.add_scatter(x=t, y=100 * flip(s), mode="lines", line_shape="hv", line=dict(color=color, width=2.5),
-                        name=f"{ARM_LABELS[arm]} (n = {curve.n}, events = {curve.events})",
-                        hovertemplate="%{x:.1f} months: %{y:.1f}%<extra>" + ARM_LABELS[arm] + "</extra>", row=1, col=1)
-        cens = curve.table[curve.table["censored"] > 0]
-        if len(cens):
-            fig.add_scatter(x=cens["time"], y=100 * flip(cens["survival"].to_numpy(float)), mode="markers",
-                            marker=dict(symbol="line-ns-open", size=9, color=color), showlegend=False,
-                            hovertemplate="censored at %{x:.1f} months<extra></extra>", row=1, col=1)
-        if not missing(curve.median):
-            fig.add_scatter(x=[curve.median, curve.median], y=[0, 50], mode="lines",
-                            line=dict(color=color, dash="dot", width=1.5), showlegend=False,
-                            hovertemplate=f"median {curve.median:.1f} months<extra></extra>", row=1, col=1)
-    if any(comparison.curves[a].n for a in ARMS):
-        fig.add_hline(y=50, line=dict(color="#999", dash="dot", width=1), row=1, col=1)
-    # Number at risk, aligned with the time axis.
-    visible = [m for m in times if m <= max(max_t, times[0])]
     for j, arm in enumerate(ARMS):
-        counts = [int(v) for m, v in zip(comparison.at_risk.columns, comparison.at_risk.loc[arm]) if m in visible]
-        fig.add_scatter(x=visible, y=[1 - j] * len(visible), mode="text", text=[str(c) for c in counts],
-                        textfont=dict(color=ARM_COLORS[arm], size=13), showlegend=False, hoverinfo="skip", row=2, col=1)
-    fig.update_yaxes(row=2, col=1, range=[-0.6, 1.6], tickvals=[1, 0], ticktext=[ARM_LABELS[a] for a in ARMS],
-                     showgrid=False, zeroline=False, title=dict(text="At risk", font=dict(size=12)))
-    fig.update_yaxes(row=1, col=1, title=y_title, range=[0, 103])
-    right = max(visible[-1] if visible else 1.0, max_t)
-    pad = 0.05 * right  # room for the first at-risk number left of 0
-    fig.update_xaxes(row=2, col=1, tickvals=list(visible), showticklabels=False, range=[-pad, right + pad / 2])
-    fig.update_xaxes(row=1, col=1, tickvals=list(visible), showticklabels=True, title=x_title)
-    hr = comparison.hazard
-    hr_text = (f"HR {hr.hazard_ratio:.2f} (95% CI {hr.ci[0]:.2f}–{hr.ci[1]:.2f})" if not missing(hr.hazard_ratio)
-               else f"HR: {hr.reason}")
-    lr_text = p_value(comparison.logrank.p_value).replace("p", "log-rank p", 1) if not comparison.logrank.reason else f"log-rank: {comparison.logrank.reason}"
-    fig.add_annotation(xref="x domain", yref="y domain", x=0.99, y=0.04, xanchor="right", yanchor="bottom",
-                       showarrow=False, align="right",
-                       text=f"{lr_text}<br>{hr_text}", bgcolor="rgba(255,255,255,0.85)", font=dict(size=13))
-    return _layout(fig, title, height=560)
-
-
-def km_by_diagnosis(comparisons: dict[str, ArmComparison], title: str, y_title: str, *, show_ci: bool = True,
-                    x_title: str = "Months since response") -> go.Figure:
-    """Small multiples: one KM panel per diagnosis, same axes."""
-    names = list(comparisons)
-    fig = make_subplots(rows=1, cols=len(names), shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=[f"{DIAGNOSIS_LABELS.get(n, n)} — {p_value(comparisons[n].logrank.p_value)}" for n in names])
-    for j, name in enumerate(names, start=1):
-        for arm in ARMS:
-            curve = comparisons[name].curves[arm]
-            if curve.n == 0:
-                continue
+        curve = comparison.curves[arm]
+        color = ARM_COLORS[arm]
+        if curve.n:
             t, s = _step(curve, "survival")
             if show_ci:
                 _, lo = _step(curve, "ci_low")
                 _, hi = _step(curve, "ci_high")
                 lo, hi = np.where(np.isnan(lo), s, lo), np.where(np.isnan(hi), s, hi)
-                fig.add_scatter(x=np.r_[t, t[::-1]], y=100 * np.r_[hi, lo[::-1]], fill="toself", line_shape="hv",
-                                fillcolor=ARM_FILL[arm], line=dict(width=0), hoverinfo="skip", showlegend=False, row=1, col=j)
-            fig.add_scatter(x=t, y=100 * s, mode="lines", line_shape="hv", line=dict(color=ARM_COLORS[arm], width=2.2),
-                            name=ARM_LABELS[arm], legendgroup=arm, showlegend=j == 1, row=1, col=j)
-        fig.update_xaxes(title=x_title, row=1, col=j)
-    fig.update_yaxes(title=y_title, range=[0, 103], row=1, col=1)
-    return _layout(fig, title, height=430)
+                # mode="lines": with fewer than 20 points Plotly would also draw markers, in its own colours.
+                fig.add_scatter(x=np.r_[t, t[::-1]], y=100 * np.r_[flip(hi), flip(lo)[::-1]], fill="toself",
+                                mode="lines", line_shape="hv", fillcolor=ARM_FILL[arm], line=dict(width=0),
+                                hoverinfo="skip", showlegend=False, row=1, col=col)
+            fig.add_scatter(x=t, y=100 * flip(s), mode="lines", line_shape="hv", line=dict(color=color, width=2.5),
+                            name=f"{ARM_LABELS[arm]} (n = {curve.n}, events = {curve.events})" if counts_in_legend
+                            else ARM_LABELS[arm], legendgroup=arm,
+                            showlegend=legend,
+                            hovertemplate="%{x:.1f} months: %{y:.1f}%<extra>" + ARM_LABELS[arm] + "</extra>",
+                            row=1, col=col)
+            cens = curve.table[curve.table["censored"] > 0]
+            if len(cens):
+                fig.add_scatter(x=cens["time"], y=100 * flip(cens["survival"].to_numpy(float)), mode="markers",
+                                marker=dict(symbol="line-ns-open", size=9, color=color), showlegend=False,
+                                hovertemplate="censored at %{x:.1f} months<extra></extra>", row=1, col=col)
+            if not missing(curve.median):
+                fig.add_scatter(x=[curve.median, curve.median], y=[0, 50], mode="lines",
+                                line=dict(color=color, dash="dot", width=1.5), showlegend=False,
+                                hovertemplate=f"median {curve.median:.1f} months<extra></extra>", row=1, col=col)
+        # Number at risk at the ticks the axis shows (R: summary(survfit, times = ticks)$n.risk).
+        fig.add_scatter(x=list(ticks), y=[1 - j] * len(ticks), mode="text",
+                        text=[str(n) for n in curve.at_risk_at(ticks)], textfont=dict(color=color, size=font_size),
+                        showlegend=False, hoverinfo="skip", row=2, col=col)
+    if any(comparison.curves[a].n for a in ARMS):
+        fig.add_hline(y=50, line=dict(color="#999", dash="dot", width=1), row=1, col=col)
+    pad = 0.06 * ticks[-1]  # room for the first at-risk number left of 0 and the last one right of the end
+    fig.update_xaxes(row=1, col=col, tickvals=list(ticks), range=[-pad, ticks[-1] + pad], showticklabels=True)
+    fig.update_xaxes(row=2, col=col, tickvals=list(ticks), range=[-pad, ticks[-1] + pad], showticklabels=False,
+                     showgrid=False, zeroline=False)
+    fig.update_yaxes(row=1, col=col, range=[0, 103])
+    fig.update_yaxes(row=2, col=col, range=[-0.6, 1.6], showgrid=False, zeroline=False,
+                     tickvals=[1, 0] if col == 1 else [], ticktext=[ARM_LABELS[a] for a in ARMS] if col == 1 else [])
+    lr = comparison.logrank
+    hr = comparison.hazard
+    lines = [f"log-rank: {lr.reason}" if lr.reason else f"log-rank {p_value(lr.p_value)}",
+             f"HR: {hr.reason}" if missing(hr.hazard_ratio) else
+             f"HR {hr.hazard_ratio:.2f} (95% CI {hr.ci[0]:.2f}–{hr.ci[1]:.2f}),<br>tacrolimus vs steroid alone"]
+    axis = "" if col == 1 else str(col)  # subplots are numbered row by row: row 1 of column c is axis c
+    fig.add_annotation(xref=f"x{axis} domain", yref=f"y{axis} domain", x=0.99, y=0.04, xanchor="right",
+                       yanchor="bottom", showarrow=False, align="right", text="<br>".join(lines),
+                       bgcolor="rgba(255,255,255,0.85)", font=dict(size=font_size))
+
+
+def _km_figure(columns: int, titles: list[str] | None = None) -> go.Figure:
+    return make_subplots(rows=2, cols=columns, shared_xaxes="columns", row_heights=[0.8, 0.2], vertical_spacing=0.1,
+                         horizontal_spacing=0.06, subplot_titles=(titles + [""] * columns) if titles else None)
+
+
+def km(comparison: ArmComparison, title: str, y_title: str, *, show_ci: bool = True, cumulative: bool = False,
+       x_title: str = "Months since response", risk_times: tuple[float, ...] | None = None) -> go.Figure:
+    """Kaplan–Meier curves per arm: CI bands, censor marks, median lines, the number at risk under
+    the time axis at its ticks, and log-rank p and HR (95% CI) on the figure. The axis runs a little
+    past the last event (`survival.time_ticks`) unless `risk_times` sets the ticks. `cumulative`
+    plots 1 − S (e.g. the share who have stopped steroids)."""
+    ticks = tuple(risk_times) if risk_times else time_ticks(list(comparison.curves.values()))
+    fig = _km_figure(1)
+    _km_panel(fig, comparison, 1, ticks, show_ci=show_ci, cumulative=cumulative, legend=True)
+    fig.update_yaxes(row=1, col=1, title=y_title)
+    fig.update_yaxes(row=2, col=1, title=dict(text="At risk", font=dict(size=12)))
+    fig.update_xaxes(row=1, col=1, title=x_title)
+    return _layout(fig, title, height=560)
+
+
+def km_by_diagnosis(comparisons: dict[str, ArmComparison], title: str, y_title: str, *, show_ci: bool = True,
+                    x_title: str = "Months since response") -> go.Figure:
+    """Small multiples: one Kaplan–Meier panel per diagnosis with the same time axis, each with its
+    censor marks, number at risk, log-rank p and hazard ratio."""
+    names = list(comparisons)
+    ticks = time_ticks([c for comp in comparisons.values() for c in comp.curves.values()])
+    fig = _km_figure(len(names), [DIAGNOSIS_LABELS.get(n, n) for n in names])
+    for col, name in enumerate(names, start=1):
+        _km_panel(fig, comparisons[name], col, ticks, show_ci=show_ci, cumulative=False, legend=col == 1,
+                  counts_in_legend=False, font_size=12)
+        fig.update_xaxes(row=1, col=col, title=x_title)
+    fig.update_yaxes(row=1, col=1, title=y_title)
+    fig.update_yaxes(row=2, col=1, title=dict(text="At risk", font=dict(size=12)))
+    fig = _layout(fig, title, height=600)
+    # The legend goes under the figure: above it, it would sit on the panels' titles.
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
+                      margin=dict(l=70, r=30, t=80, b=110))
+    return fig
+
+
+FOREST_TICKS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 
 
 def forest(subgroups: pd.DataFrame, title: str = "Hazard ratio of relapse by subgroup") -> go.Figure:
-    """Forest plot of the Cox HR (tacrolimus vs control) per subgroup, log scale."""
-    df = subgroups.iloc[::-1].reset_index(drop=True)
-    labels = [f"{g}: {lv}" if g != "All patients" else "All patients" for g, lv in zip(df["group"], df["level"])]
-    text = [f"{ev_t}/{n_t} vs {ev_c}/{n_c}" for ev_t, n_t, ev_c, n_c in
-            zip(df["events_tacrolimus"], df["n_tacrolimus"], df["events_control"], df["n_control"])]
-    ok = df["hazard_ratio"].notna()
+    """Forest plot of the Cox hazard ratio (tacrolimus vs steroid alone) per subgroup, as in a
+    paper: a row per subgroup the filters leave (the overall row first, as a diamond), the hazard
+    ratio and its 95% CI on a log axis from 0.05 to 20 (a limit beyond it ends in an arrow), and
+    beside it relapses/patients per arm and the HR (95% CI) as text — or why it cannot be
+    estimated."""
+    table = subgroup_table(subgroups)
+    df = subgroups.loc[table.index]
+    labels = list(table["Subgroup"])
+    lo_edge, hi_edge = FOREST_TICKS[0], FOREST_TICKS[-1]
     fig = go.Figure()
-    fig.add_scatter(
-        x=df.loc[ok, "hazard_ratio"], y=[labels[i] for i in df.index[ok]], mode="markers",
-        marker=dict(symbol="square", size=11, color=ARM_COLORS[ARM_TACROLIMUS]),
-        error_x=dict(type="data", symmetric=False, array=df.loc[ok, "ci_high"] - df.loc[ok, "hazard_ratio"],
-                     arrayminus=df.loc[ok, "hazard_ratio"] - df.loc[ok, "ci_low"], color="#333"),
-        customdata=np.c_[df.loc[ok, "ci_low"], df.loc[ok, "ci_high"], [text[i] for i in df.index[ok]]],
-        hovertemplate="HR %{x:.2f} (%{customdata[0]:.2f}–%{customdata[1]:.2f}); relapses %{customdata[2]}<extra></extra>",
-        showlegend=False,
-    )
-    for i in df.index[~ok]:
-        fig.add_annotation(x=0, xref="x", y=labels[i], text="not estimable: too few events", showarrow=False,
-                           font=dict(size=12, color="#777"), xanchor="center")
+    ok = df["hazard_ratio"].notna().to_numpy()
+    overall = (df["group"] == "All patients").to_numpy()
+    hr = df["hazard_ratio"].clip(lo_edge, hi_edge).to_numpy(float)
+    lo = df["ci_low"].clip(lo_edge, hi_edge).to_numpy(float)
+    hi = df["ci_high"].clip(lo_edge, hi_edge).to_numpy(float)
+    for sel, symbol, size in ((ok & ~overall, "square", 11), (ok & overall, "diamond", 15)):
+        if sel.any():
+            fig.add_scatter(
+                x=hr[sel], y=[labels[k] for k in np.flatnonzero(sel)], mode="markers",
+                marker=dict(symbol=symbol, size=size, color=ARM_COLORS[ARM_TACROLIMUS]),
+                error_x=dict(type="data", symmetric=False, array=hi[sel] - hr[sel], arrayminus=hr[sel] - lo[sel],
+                             color="#333", width=0),
+                customdata=np.c_[table["HR (95% CI)"].to_numpy()[sel]], showlegend=False,
+                hovertemplate="%{y}: HR %{customdata[0]}<extra></extra>")
+    # Arrows where a confidence limit runs off the axis.
+    for side, limit, edge, symbol in (("low", df["ci_low"], lo_edge, "triangle-left"),
+                                       ("high", df["ci_high"], hi_edge, "triangle-right")):
+        off = ok & ((limit < edge) if side == "low" else (limit > edge)).to_numpy()
+        if off.any():
+            fig.add_scatter(x=[edge] * int(off.sum()), y=[labels[k] for k in np.flatnonzero(off)], mode="markers",
+                            marker=dict(symbol=symbol, size=10, color="#333"), hoverinfo="skip", showlegend=False)
     fig.add_vline(x=1, line=dict(color="#666", dash="dash"))
-    fig.update_xaxes(type="log", title="Hazard ratio, tacrolimus vs control (log scale; < 1 favours tacrolimus)",
-                     range=[-2, 1])
-    fig.update_yaxes(categoryorder="array", categoryarray=labels, title="")
-    return _layout(fig, title, height=120 + 36 * len(df))
+    # The text columns to the right of the plot, with their headers above the first row.
+    columns = [(ARM_LABELS[ARM_TACROLIMUS] + "<br>relapses/n", table[ARM_LABELS[ARM_TACROLIMUS]], 1.03),
+               (ARM_LABELS[ARM_CONTROL] + "<br>relapses/n", table[ARM_LABELS[ARM_CONTROL]], 1.19),
+               ("HR (95% CI)", table["HR (95% CI)"], 1.34)]
+    for header, values, x in columns:
+        fig.add_annotation(xref="paper", yref="paper", x=x, y=1.0, yanchor="bottom", xanchor="left", showarrow=False,
+                           text=f"<b>{header}</b>", font=dict(size=12), align="left")
+        for label, value in zip(labels, values):
+            fig.add_annotation(xref="paper", yref="y", x=x, y=label, xanchor="left", showarrow=False, text=value,
+                               font=dict(size=13, color="#333" if "not estimable" not in value else "#666"))
+    fig.update_xaxes(type="log", range=[np.log10(lo_edge) - 0.05, np.log10(hi_edge) + 0.05],
+                     tickvals=list(FOREST_TICKS), ticktext=[f"{t:g}" for t in FOREST_TICKS],
+                     title="Hazard ratio, tacrolimus vs steroid alone (log scale; < 1 favours tacrolimus)")
+    fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], title="",
+                     tickvals=labels, ticktext=[f"<b>{v}</b>" if v == "All patients" else v for v in labels])
+    fig = _layout(fig, title, height=170 + 34 * len(labels))
+    fig.update_layout(margin=dict(l=70, r=480, t=90, b=60), showlegend=False)
+    return fig
 
 
 def dose_curve(curve: pd.DataFrame, title: str = "Daily prednisone-equivalent dose", show_iqr: bool = True,

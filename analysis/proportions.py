@@ -54,7 +54,11 @@ def proportion(events: int, n: int) -> Proportion:
     if n == 0:
         return Proportion(events, n, NAN, NAN, NAN)
     lo, hi = proportion_confint(events, n, alpha=0.05, method="wilson")
-    return Proportion(events, n, events / n, float(lo), float(hi))
+    # The Wilson limits are exactly 0 at 0 events and 1 at n events (rounding leaves 2.8e-17 and
+    # 0.9999999999999999 otherwise, as R's prop.test does not).
+    lo = 0.0 if events == 0 else float(lo)
+    hi = 1.0 if events == n else float(hi)
+    return Proportion(events, n, events / n, lo, hi)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class Comparison:
     odds_ratio_ci: tuple[float, float]
     reason: str = ""
     odds_ratio_method: str = ""
+    odds_ratio_reason: str = ""  # why the odds ratio is infinite or undefined, "" otherwise
 
 
 def choose_test(table: np.ndarray) -> str:
@@ -162,7 +167,15 @@ def compare(events_a: int, n_a: int, events_b: int, n_b: int, *, what: str = "ev
         reason = f"no {what} in either arm" if a.events + b.events == 0 else f"every patient has {what} in both arms"
     lo, hi = confint_proportions_2indep(a.events, a.n, b.events, b.n, method="newcomb", compare="diff")
     or_, or_ci, or_method = _odds_ratio(table, test) if with_odds_ratio else (NAN, (NAN, NAN), "")
-    return Comparison(a, b, a.rate - b.rate, (float(lo), float(hi)), p, test, or_, or_ci, reason, or_method)
+    or_reason = ""
+    if with_odds_ratio and math.isnan(or_):
+        or_ci, or_reason = (NAN, NAN), "undefined: no patient in one outcome column"
+    elif math.isinf(or_):  # as R's fisher.test: Inf, with a finite lower limit
+        # (a events / a non-events) / (b events / b non-events) is infinite when a has no
+        # non-events or b has no events.
+        zero = "tacrolimus arm has no patients without" if a.n == a.events else "control arm has no patients with"
+        or_reason = f"infinite: the {zero} {what}"
+    return Comparison(a, b, a.rate - b.rate, (float(lo), float(hi)), p, test, or_, or_ci, reason, or_method, or_reason)
 
 
 def compare_flags(a, b, *, what: str = "events") -> Comparison:
@@ -212,6 +225,7 @@ class StratifiedComparison:
     p_value: float
     test: str = CMH
     reason: str = ""
+    odds_ratio_reason: str = ""  # why the pooled odds ratio is infinite or undefined, "" otherwise
 
 
 def cochran_mantel_haenszel(tables: dict[str, np.ndarray]) -> StratifiedComparison:
@@ -243,7 +257,16 @@ def cochran_mantel_haenszel(tables: dict[str, np.ndarray]) -> StratifiedComparis
     expected_a = t[:, 0, :].sum(axis=1) * t[:, :, 0].sum(axis=1) / t.sum(axis=(1, 2))
     delta = float((t[:, 0, 0] - expected_a).sum())
     # R's mantelhaen.test: YATES <- if (correct && abs(DELTA) >= .5) .5 else 0.
-    res = st.test_null_odds(correction=abs(delta) >= 0.5)
-    lo, hi = st.oddsratio_pooled_confint()
-    return StratifiedComparison(tuple(usable), float(st.oddsratio_pooled), (float(lo), float(hi)),
-                                float(res.statistic), float(res.pvalue))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a zero Σ b·c/n: the pooled odds ratio is infinite
+        res = st.test_null_odds(correction=abs(delta) >= 0.5)
+        pooled = float(st.oddsratio_pooled)
+        lo, hi = (float(v) for v in st.oddsratio_pooled_confint())
+    or_reason = ""
+    if not math.isfinite(pooled):
+        # Σ a·d/n or Σ b·c/n is 0: every stratum has an empty cell on one diagonal.
+        pooled, lo, hi = NAN, NAN, NAN
+        or_reason = "not estimable: in every stratum one arm has no patients with, or none without, the outcome"
+    # p from the χ² survival function: statsmodels' 1 − cdf underflows to 0 below about 1e-16.
+    return StratifiedComparison(tuple(usable), pooled, (lo, hi), float(res.statistic),
+                                float(stats.chi2.sf(res.statistic, 1)), odds_ratio_reason=or_reason)

@@ -65,13 +65,15 @@ def _comparison(c: Comparison, events_key: str = "events") -> dict:
         "difference": c.difference, "difference_ci": list(c.difference_ci),
         "p_value": c.p_value, "test": c.test or None,
         "odds_ratio": c.odds_ratio, "odds_ratio_ci": list(c.odds_ratio_ci),
-        "odds_ratio_method": c.odds_ratio_method or None, "reason": c.reason or None,
+        "odds_ratio_method": c.odds_ratio_method or None, "odds_ratio_reason": c.odds_ratio_reason or None,
+        "reason": c.reason or None,
     }
 
 
 def _cmh(s: StratifiedComparison) -> dict:
     return {"strata": list(s.strata), "odds_ratio": s.pooled_odds_ratio, "odds_ratio_ci": list(s.pooled_odds_ratio_ci),
-            "statistic": s.statistic, "p_value": s.p_value, "test": s.test, "reason": s.reason or None}
+            "statistic": s.statistic, "p_value": s.p_value, "test": s.test, "reason": s.reason or None,
+            "odds_ratio_reason": s.odds_ratio_reason or None}
 
 
 def _two(t: TwoGroups, unit: str = "") -> dict:
@@ -213,14 +215,18 @@ def markdown(rep: dict) -> str:
                  f"{p_number(rl['p_value'])} | {rl['test'] or rl['reason']} |")
     rfs = rl["rfs"]
     lines.append(f"| RFS at 12 months | {percent(rfs['at_12_months'][t])} | {percent(rfs['at_12_months'][c])} | {p_number(rfs['logrank_p'])} | log-rank |")
-    lines.append(f"| Median RFS, months | {number(rfs['median_months'][t]) if rfs['median_months'][t] is not None else 'not reached'} | "
-                 f"{number(rfs['median_months'][c]) if rfs['median_months'][c] is not None else 'not reached'} | | |")
+    def median(block: dict, arm: str) -> str:
+        """A median in months; "not reached" only where the arm has patients to follow."""
+        m = block["median_months"][arm]
+        return number(m) if m is not None else "not reached" if block["n"][arm] else "–"
+
+    lines.append(f"| Median RFS, months | {median(rfs, t)} | {median(rfs, c)} | | |")
     st = rep["steroids"]
     cm = st["cumulative_mg"]
     lines.append(f"| Cumulative steroid, mg (median [IQR]) | {number(cm[t]['median'], 0)} [{number(cm[t]['q1'], 0)}–{number(cm[t]['q3'], 0)}] | "
                  f"{number(cm[c]['median'], 0)} [{number(cm[c]['q1'], 0)}–{number(cm[c]['q3'], 0)}] | {p_number(cm['p_value'])} | Mann–Whitney U |")
     d = st["discontinuation"]
-    lines.append(f"| Median time to steroid stop, months | {number(d['median_months'][t])} | {number(d['median_months'][c])} | "
+    lines.append(f"| Median time to steroid stop, months | {median(d, t)} | {median(d, c)} | "
                  f"{p_number(d['logrank_p'])} | log-rank |")
     for key, label in (("any_ae", "Any adverse event"), ("steroid_related", "Steroid-related AE"),
                        ("tacrolimus_related", "Tacrolimus-related AE"), ("grade3", "Grade ≥ 3 AE"), ("serious", "Serious AE")):

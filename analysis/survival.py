@@ -72,6 +72,22 @@ class KMCurve:
     median_ci: tuple[float, float]
     reason: str = ""
 
+    def at_risk_at(self, times) -> list[int]:
+        """Number at risk at each of `times`: patients still followed (no event, not censored)
+        just before t, as R's summary(survfit, times, extend = TRUE)$n.risk. 0 after the last time.
+
+        >>> import pandas as pd
+        >>> kaplan_meier(pd.Series([2, 3, 3, 5, 8, 9, 12, 15]), pd.Series([1, 1, 0, 1, 0, 1, 0, 1])).at_risk_at((0, 1, 3, 9.5, 20))
+        [8, 8, 7, 2, 0]
+        """
+        tab = self.table
+        if tab.empty:
+            return [0 for _ in times]
+        t, n = tab["time"].to_numpy(float), tab["at_risk"].to_numpy(int)
+        # The first distinct time at or after each requested time holds the count at risk there.
+        i = np.searchsorted(t, np.asarray(times, float), side="left")
+        return [int(n[j]) if j < len(t) else 0 for j in i]
+
     def at(self, t: float) -> tuple[float, float, float]:
         """Survival and CI at time t (the step value). Beyond the last observed time it is unknown
         (NaN), unless the curve has reached 0 (everyone had the event), where it stays 0."""
@@ -151,6 +167,30 @@ def number_at_risk(durations: pd.Series, times: tuple[float, ...] = RISK_TABLE_M
     return [int((d >= t).sum()) for t in times]
 
 
+TICK_STEPS_MONTHS = (1.0, 2.0, 3.0, 6.0, 12.0, 24.0)
+
+
+def time_ticks(curves, max_ticks: int = 9) -> tuple[float, ...]:
+    """Ticks (months) for the time axis of Kaplan–Meier curves, from 0 past the last event.
+
+    The axis ends a little after the last event of either curve (a quarter of that time more, so
+    the plateau shows), but not beyond the last follow-up; the step is the smallest of 1, 2, 3, 6,
+    12 or 24 months that gives at most `max_ticks` ticks, and the last tick is at or after the end,
+    so the number-at-risk row under the axis keeps its last column.
+
+    >>> import pandas as pd
+    >>> c = kaplan_meier(pd.Series([0.5, 1.2, 2.0, 3.5, 40, 55]), pd.Series([1, 1, 1, 1, 0, 0]))
+    >>> time_ticks([c])
+    (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+    """
+    last_time = max((float(c.table["time"].max()) for c in curves if c.n), default=0.0)
+    event_times = [float(c.table.loc[c.table["events"] > 0, "time"].max()) for c in curves if c.events]
+    end = min(1.25 * max(event_times), last_time) if event_times else last_time
+    end = max(end, 1.0)
+    step = next((s for s in TICK_STEPS_MONTHS if end / s <= max_ticks - 1), TICK_STEPS_MONTHS[-1])
+    return tuple(float(step * k) for k in range(int(math.ceil(end / step - 1e-9)) + 1))
+
+
 @dataclass(frozen=True)
 class LogRank:
     statistic: float
@@ -175,11 +215,33 @@ def logrank(d_a, e_a, d_b, e_b) -> LogRank:
     d_a, d_b = np.asarray(d_a, float), np.asarray(d_b, float)
     e_a, e_b = np.asarray(e_a, bool), np.asarray(e_b, bool)
     if len(d_a) == 0 or len(d_b) == 0:
-        return LogRank(NAN, NAN, "one arm has no patients")
+        arms = "either arm" if len(d_a) == len(d_b) else "the tacrolimus arm" if len(d_a) == 0 else "the control arm"
+        return LogRank(NAN, NAN, f"no patients in {arms}")
     if e_a.sum() + e_b.sum() == 0:
         return LogRank(NAN, NAN, "no events in either arm")
+    if _logrank_variance(d_a, e_a, d_b, e_b) <= 0:
+        # lifelines reports χ² 0 and p 1 here; the test has no information (R's survdiff: 0 with
+        # variance 0), which is not evidence of equal survival.
+        return LogRank(NAN, NAN, "no information to compare the arms: at every event time one arm has no one "
+                                 "at risk, or everyone at risk has the event")
     res = logrank_test(d_a, d_b, event_observed_A=e_a, event_observed_B=e_b)
     return LogRank(float(res.test_statistic), float(res.p_value))
+
+
+def _logrank_variance(d_a, e_a, d_b, e_b) -> float:
+    """The hypergeometric variance of the log-rank statistic, Σ n_a n_b d (n − d) / (n² (n − 1))
+    over the event times; 0 when the test has no information. Written here because lifelines does
+    not expose it."""
+    all_d = np.sort(np.r_[d_a, d_b])
+    arm_a = np.sort(d_a)
+    event_d = np.sort(np.r_[d_a[e_a], d_b[e_b]])
+    times = np.unique(event_d)
+    n = len(all_d) - np.searchsorted(all_d, times, side="left")
+    n_a = len(arm_a) - np.searchsorted(arm_a, times, side="left")
+    deaths = np.searchsorted(event_d, times, side="right") - np.searchsorted(event_d, times, side="left")
+    ok = n > 1
+    n, n_a, deaths = n[ok].astype(float), n_a[ok].astype(float), deaths[ok].astype(float)
+    return float((n_a * (n - n_a) * deaths * (n - deaths) / (n * n * (n - 1))).sum())
 
 
 @dataclass(frozen=True)
@@ -264,17 +326,18 @@ def cox_hazard_ratio(durations, events, treated) -> HazardRatio:
                        "tac": np.asarray(treated, bool)}).dropna()
     n, ev = len(df), int(df["e"].sum())
     if df["tac"].nunique() < 2:
-        return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, "one arm has no patients")
+        arms = "either arm" if df.empty else "the control arm" if df["tac"].all() else "the tacrolimus arm"
+        return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, f"no patients in {arms}")
     by_arm = df.groupby("tac")["e"].sum()
     if ev == 0:
         return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, "no events in either arm")
     if (by_arm == 0).any():
         arm = "tacrolimus" if by_arm.get(True, 0) == 0 else "control"
-        return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, f"no events in the {arm} arm, so the hazard ratio cannot be estimated")
+        return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, f"no events in the {arm} arm")
     beta, se = _efron_binary_cox(df["t"].to_numpy(), df["e"].to_numpy(), df["tac"].to_numpy())
     if not (math.isfinite(beta) and math.isfinite(se)):
         return HazardRatio(NAN, (NAN, NAN), NAN, n, ev,
-                           "the hazard ratio cannot be estimated from these events (it has no finite estimate)")
+                           "no finite estimate from these events")
     z = stats.norm.ppf(0.975)
     p = float(2 * stats.norm.sf(abs(beta / se)))
     return HazardRatio(math.exp(beta), (math.exp(beta - z * se), math.exp(beta + z * se)), p, n, ev)
@@ -355,7 +418,7 @@ def subgroup_hazard_ratios(patients: pd.DataFrame, duration: str, event: str) ->
     >>> sg["level"].tolist()
     ['All', 'ITP', 'AIHA', 'ES', 'M', 'F', '<40', '40–59', '≥60']
     >>> sg["hazard_ratio"].round(3).tolist()[:2], sg.loc[3, "reason"]
-    ([8.688, 4.033], 'one arm has no patients')
+    ([8.688, 4.033], 'no patients in either arm')
     """
     df = patients.dropna(subset=[duration])
     groups: list[tuple[str, str, pd.Series]] = [("All patients", "All", pd.Series(True, index=df.index))]

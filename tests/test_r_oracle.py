@@ -243,3 +243,73 @@ def test_cmh_continuity_correction_as_r_applies_it(tables, tmp_path):
     r = run_r(CMH_R, tmp_path, pd.DataFrame({"count": counts}))
     res = cochran_mantel_haenszel(tables)
     close([res.statistic, res.p_value], [r["stat"][0], r["p"][0]])
+
+
+RISK_R = """
+d <- read.csv('data.csv')
+ticks <- as.numeric(strsplit(readLines('ticks.txt'), ',')[[1]])
+fit <- survfit(Surv(time, event) ~ 1, data = d)
+out('n.risk', summary(fit, times = ticks, extend = TRUE)$n.risk)
+"""
+
+
+@pytest.mark.parametrize("which", ["time_to_response", "rfs", "lung"])
+def test_number_at_risk_under_each_figure_equals_r(which, shipped, lung, tmp_path):
+    """The at-risk row of a Kaplan–Meier figure, at the ticks the figure shows, against R's
+    summary(survfit, times = ticks, extend = TRUE)$n.risk, arm by arm."""
+    from analysis.filters import Filters
+    from analysis.results import compute
+    from analysis.survival import kaplan_meier, time_ticks
+
+    if which == "lung":
+        curves = {s: (g["time"], g["event"]) for s, g in lung.groupby("sex")}
+    else:
+        r = compute(shipped, Filters())
+        comparison = r.response.time_to_response if which == "time_to_response" else r.rfs
+        p = r.patients
+        if which == "time_to_response":
+            p = p[p["responded"].notna()]
+            p = p.assign(t=p["time_to_response_months"].where(p["responded"].astype(bool), p["follow_up_months"]),
+                         e=p["responded"].astype(bool))
+            p = p[~(p["e"] & p["time_to_response_months"].isna())]
+        else:
+            p = p[p["responded"].astype("boolean").fillna(False).astype(bool)].dropna(subset=["rfs_months"])
+            p = p.assign(t=p["rfs_months"], e=p["relapsed"].astype("boolean").fillna(False).astype(bool))
+        curves = {arm: (g["t"], g["e"]) for arm, g in p.groupby("arm")}
+        assert {a: c.n for a, c in comparison.curves.items()} == {a: len(t) for a, (t, _) in curves.items()}
+    kms = {k: kaplan_meier(t, e) for k, (t, e) in curves.items()}
+    ticks = time_ticks(list(kms.values()))
+    (tmp_path / "ticks.txt").write_text(",".join(f"{t:g}" for t in ticks))
+    for k, (t, e) in curves.items():
+        r = run_r(RISK_R, tmp_path, pd.DataFrame({"time": t.to_numpy(float), "event": e.astype(int).to_numpy()}))
+        close(kms[k].at_risk_at(ticks), r["n.risk"])
+
+
+EDGES_R = """
+out('cmh.p', mantelhaen.test(array(c(20,1,1,20, 25,1,1,25, 30,1,1,30), dim = c(2, 2, 3)))$p.value)
+out('wilson0', prop.test(0, 7, correct = FALSE)$conf.int); out('wilson7', prop.test(7, 7, correct = FALSE)$conf.int)
+out('mw.tied', suppressWarnings(wilcox.test(c(1, 1, 1), c(1, 1))$p.value))
+f <- fisher.test(matrix(c(5, 1, 0, 9), 2)); out('or.inf', c(f$estimate, f$conf.int))
+"""
+
+
+def test_statistics_at_their_edges_equal_r(tmp_path):
+    """Values at the edges, where libraries round or overflow differently: a CMH p far below
+    1e-16 (statsmodels' 1 − cdf gave 0.0), Wilson limits at 0/n and n/n (exactly 0 and 1), a
+    Mann–Whitney test with every value tied (R: NaN, scipy: 1) and an infinite conditional odds ratio."""
+    from analysis.continuous import mann_whitney_p
+
+    r = run_r(EDGES_R, tmp_path)
+    cmh = cochran_mantel_haenszel({"a": [[20, 1], [1, 20]], "b": [[25, 1], [1, 25]], "c": [[30, 1], [1, 30]]})
+    close([cmh.p_value], r["cmh.p"])
+    assert cmh.p_value > 0
+    zero, all_ = proportion(0, 7), proportion(7, 7)
+    assert (zero.ci_low, all_.ci_high) == (0.0, 1.0)
+    close([zero.ci_low, zero.ci_high], r["wilson0"])
+    close([all_.ci_low, all_.ci_high], r["wilson7"])
+    p, reason = mann_whitney_p(pd.Series([1.0, 1, 1]), pd.Series([1.0, 1]))
+    assert np.isnan(r["mw.tied"][0]) and np.isnan(p) and reason
+    c = compare(5, 5, 1, 10)  # [[5, 0], [1, 9]]: no tacrolimus patient without the event
+    assert c.odds_ratio == np.inf and r["or.inf"][0] == np.inf
+    close([c.odds_ratio_ci[0]], [r["or.inf"][1]], rtol=1e-4)  # R finds the limit with uniroot, tol ≈ 1.2e-4
+    assert c.odds_ratio_ci[1] == np.inf and "tacrolimus arm has no patients without" in c.odds_ratio_reason

@@ -124,3 +124,24 @@ def test_export_config_names_view_and_filters():
     cfg = export_config("rfs", Filters(diagnosis=("ITP",), age_min=30).describe())
     assert cfg["toImageButtonOptions"] == {"format": "png", "scale": 2, "filename": "rfs_ITP_age_30"}
     assert export_config("rfs", "all patients", "svg")["toImageButtonOptions"]["format"] == "svg"
+
+
+def test_km_figure_at_risk_row_is_counted_at_its_own_ticks(shipped):
+    """The numbers under the time axis are the counts at the ticks shown, for default ticks and
+    for ticks a view sets (the time-to-response figure used to show the 6-month counts under 1)."""
+    from analysis.plots import km
+    from analysis.results import compute
+    from analysis.survival import time_ticks
+
+    ttr = compute(shipped, Filters()).response.time_to_response
+    for ticks in (None, (0.0, 1.0, 2.0, 3.0, 6.0)):
+        fig = km(ttr, "t", "y", cumulative=True, risk_times=ticks)
+        shown = tuple(fig.layout.xaxis.tickvals)
+        assert shown == (ticks or time_ticks(list(ttr.curves.values())))
+        rows = [tr for tr in fig.data if tr.mode == "text"]
+        for arm, row in zip(("tacrolimus", "control"), rows):
+            assert tuple(row.x) == shown
+            assert [int(t) for t in row.text] == ttr.curves[arm].at_risk_at(shown)
+    fig = km(ttr, "t", "y", cumulative=True, risk_times=(0.0, 1.0, 2.0, 3.0, 6.0))
+    assert [int(t) for t in [tr for tr in fig.data if tr.mode == "text"][0].text][1] == 38  # 1 month, tacrolimus
+    assert max(time_ticks(list(ttr.curves.values()))) <= 12  # responses happen in the first months

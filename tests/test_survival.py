@@ -47,10 +47,21 @@ def test_empty_and_single_arm():
     assert empty.n == 0 and empty.reason == "no patients" and math.isnan(empty.median)
     df = pd.DataFrame({"arm": ["tacrolimus"] * 3, "m": [1.0, 2.0, 3.0], "ev": [True, False, True]})
     res = compare_arms(df, "m", "ev")
-    assert res.logrank.reason == "one arm has no patients" and math.isnan(res.hazard.hazard_ratio)
+    assert res.logrank.reason == "no patients in the control arm" and math.isnan(res.hazard.hazard_ratio)
     assert res.curves["control"].n == 0
 
 
 def test_no_events_in_one_arm_gives_a_reason():
     hr = cox_hazard_ratio([1, 2, 3, 4], [True, True, False, False], [True, True, False, False])
     assert math.isnan(hr.hazard_ratio) and "no events in the control arm" in hr.reason
+
+
+def test_a_logrank_test_without_information_says_so():
+    """Everyone has the event at the same time: lifelines reports χ² 0 and p 1, R's survdiff
+    stops (the variance is 0). Neither is evidence that the arms are alike: NaN and a reason."""
+    from analysis.survival import logrank
+
+    res = logrank([1.0, 1, 1], [True, True, True], [1.0, 1], [True, True])
+    assert math.isnan(res.p_value) and "no information" in res.reason
+    ok = logrank([2.0, 3, 4, 5], [1, 1, 0, 1], [1.0, 2, 6, 7], [1, 1, 1, 0])
+    assert ok.reason == "" and ok.statistic == pytest.approx(0.1603149, rel=1e-6)  # R's survdiff

@@ -36,11 +36,10 @@ if show.enough_patients(ctx):
     st.subheader("Time to first response")
     ttr = r.time_to_response
     show.chart(plots.km(ttr, "Cumulative share of patients who responded", "Responded (%)", cumulative=True,
-                        x_title="Months since treatment start", risk_times=(0.0, 1.0, 2.0, 3.0, 6.0)),
-               "time_to_response", ctx)
-    med = {a: fmt.months(ttr.curves[a].median, 2, "months") for a in ttr.curves}
-    st.caption(f"Median time to first response: tacrolimus {med['tacrolimus']}, control {med['control']} "
-               "(Kaplan–Meier; non-responders censored at last follow-up).")
+                        x_title="Months since treatment start"), "time_to_response", ctx)
+    st.dataframe(fmt.km_summary(ttr, "Responded by {months} months (95% CI)", cumulative=True), width="stretch")
+    st.caption("Median time to first response in months (Kaplan–Meier; non-responders censored at last follow-up; "
+               "NR: not reached).")
 
     st.caption(
         f"n = {r.orr.a.n} vs {r.orr.b.n} patients with a known best response ({ctx.filters.describe()}). Criteria: ITP — "

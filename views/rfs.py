@@ -1,6 +1,5 @@
 """Relapse-free survival: Kaplan–Meier by arm with risk table, landmarks, by diagnosis, forest plot."""
 
-import pandas as pd
 import streamlit as st
 
 from analysis import format as fmt
@@ -10,7 +9,7 @@ from views.parts.cohort import context
 
 ctx = context()
 st.title("Relapse-free survival")
-if show.enough_patients(ctx, what="responders"):
+if show.enough_patients(ctx) and show.enough_responders(ctx.results.rfs):
     r = ctx.results
     c1, c2 = st.columns(2)
     show_ci = c1.toggle("95% confidence bands", value=True, key="rfs_ci")
@@ -21,21 +20,19 @@ if show.enough_patients(ctx, what="responders"):
         show.chart(plots.km(r.rfs, "Relapse-free survival among responders", "Relapse-free (%)", show_ci=show_ci),
                    "rfs", ctx)
 
-    st.dataframe(fmt.landmark_table(r.rfs.landmarks, "survival", "RFS at {months} months (95% CI)"), width="stretch")
+    st.dataframe(fmt.km_summary(r.rfs, "RFS at {months} months (95% CI)"), width="stretch")
     rate = r.relapse_rate
     st.markdown(f"**Relapse among responders:** tacrolimus {fmt.events(rate.a)}, control {fmt.events(rate.b)}; "
                 f"{fmt.p_value(rate.p_value)} ({rate.test or rate.reason}).")
 
     st.subheader("Hazard ratio by subgroup")
     show.chart(plots.forest(r.rfs_subgroups), "rfs_forest", ctx)
-    sub = r.rfs_subgroups[["group", "level", "n_tacrolimus", "events_tacrolimus", "n_control", "events_control",
-                           "hazard_ratio", "ci_low", "ci_high", "p_value", "reason"]]
-    with st.expander("Subgroup table"):
-        st.dataframe(pd.DataFrame(sub), hide_index=True, width="stretch")
+    with st.expander("Subgroup table (relapses/patients per arm)"):
+        st.dataframe(fmt.subgroup_table(r.rfs_subgroups), hide_index=True, width="stretch")
 
     st.caption(
         f"Responders: n = {r.rfs.n.get('tacrolimus', 0)} vs {r.rfs.n.get('control', 0)} ({ctx.filters.describe()}). "
         "RFS runs from the first confirmed response to relapse (two consecutive counts without response ≥ 1 day apart), "
         "censored at last follow-up (tick marks). Kaplan–Meier with log(−log) 95% CIs; log-rank test; Cox hazard ratio "
-        "(Efron ties) with Wald 95% CI. Dotted lines: medians. Age bands: <40, 40–59, ≥60 years."
+        "(Efron ties) with Wald 95% CI. Dotted lines: medians; NR: not reached. Age bands: <40, 40–59, ≥60 years."
     )

@@ -21,7 +21,8 @@ if show.enough_patients(ctx):
     show.chart(plots.km(s.discontinuation, "Time to steroid discontinuation (share off steroids)", "Off steroids (%)",
                         cumulative=True, x_title="Months since the first steroid dose"), "steroid_discontinuation", ctx)
 
-    st.dataframe(fmt.landmark_table(s.steroid_free, "share", "Steroid-free at {months} months (95% CI)"), width="stretch")
+    st.dataframe(fmt.km_summary(s.discontinuation, "Steroid-free at {months} months (95% CI)", cumulative=True),
+                 width="stretch")
 
     st.subheader("Tacrolimus trough levels")
     tr = s.troughs

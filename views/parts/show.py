@@ -29,21 +29,39 @@ def problems_table(report) -> None:
     st.table(frame[keep].map(md_escape).set_index("severity"))
 
 
-def enough_patients(ctx, what: str = "patients") -> bool:
+def enough_patients(ctx) -> bool:
     """Say so, in a sentence, when the filters select nobody or leave an arm empty or tiny.
     False when there is nothing to compare."""
     if ctx.filters.nothing_selected:
         st.warning("No diagnosis or no sex is selected, so no patients are shown. Choose at least one of each.")
         return False
     n = dict(zip(ARMS, (len(rows) for rows in by_arm(ctx.results.patients))))
+    in_cohort = dict(zip(ARMS, (len(rows) for rows in by_arm(ctx.cohort.endpoints))))
+    absent = [ARM_LABELS[a] for a, k in in_cohort.items() if k == 0]
+    if absent:
+        st.warning(f"This cohort has no patients in the {' or the '.join(absent)} arm, so the arms cannot be compared "
+                   "whatever the filters. Check the arm column of the patients table (tacrolimus or control).")
+        return False
     empty = [ARM_LABELS[a] for a, k in n.items() if k == 0]
     if empty:
-        st.warning(f"The current filters leave no {what} in the {' and '.join(empty)} arm, so the arms cannot be "
-                   f"compared. Widen the filters (n: tacrolimus {n[ARMS[0]]}, control {n[ARMS[1]]}).")
+        where = "either arm" if len(empty) == 2 else f"the {empty[0]} arm"
+        st.warning(f"The current filters leave no patients in {where}, so the arms cannot be compared. Widen the "
+                   f"filters (n: tacrolimus {n[ARMS[0]]}, control {n[ARMS[1]]}).")
         return False
     small = [f"{ARM_LABELS[a]} ({k})" for a, k in n.items() if k < SMALL_ARM]
     if small:
         st.info(f"Few patients in {', '.join(small)}: estimates below are very uncertain.")
+    return True
+
+
+def enough_responders(rfs) -> bool:
+    """Relapse is followed among responders only: say so when an arm has none."""
+    none = [ARM_LABELS[a] for a in ARMS if rfs.curves[a].n == 0]
+    if none:
+        where = "either arm" if len(none) == 2 else f"the {none[0]} arm"
+        st.warning(f"No patient in {where} responded under the current filters, so relapse-free survival cannot be "
+                   "compared. Widen the filters.")
+        return False
     return True
 
 
