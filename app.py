@@ -9,6 +9,7 @@ import views
 from views.parts import cohort, show, sidebar, signin
 
 st.set_page_config(page_title="Tacrolimus in autoimmune cytopenias", page_icon="🩸", layout="wide")
+st.html(views.PRINT_CSS)  # how a page prints: no sidebar, figures whole
 pages = views.pages()
 
 data = cohort.in_use() if signin.signed_in() else None
@@ -21,5 +22,7 @@ if data is None:
 filters = sidebar.filters(data)
 ctx = cohort.Context(data, filters, cohort.results(data, filters))
 cohort.set_context(ctx)
+if page.title != views.DEFAULT.title:  # the overview says it at length
+    show.synthetic_notice(ctx)
 page.run()
 show.footer(ctx)

@@ -36,6 +36,7 @@ from .schema import TABLES, CohortError, Problem, normalise_name
 
 MB = 1024 * 1024
 METADATA_FILE = "cohort.json"
+METADATA_SHEET = "cohort"  # a workbook's sheet that says what cohort.json says
 TABLE_SUFFIXES = (".parquet", ".csv")
 EXCEL_ROWS = 1_048_576  # an Excel sheet's own limit: no .xlsx can hold more
 # Zip compression methods read: stored and deflate, which every zip tool and Excel write. Python
@@ -417,7 +418,8 @@ def _sheet_frame(ws, label: str, limits: Limits) -> pd.DataFrame:
     return pd.DataFrame(padded, columns=names, dtype=object) if padded else pd.DataFrame(columns=names, dtype=object)
 
 
-def _read_xlsx(data: bytes, label: str, limits: Limits, budget: _Inflation | None = None) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
+def _read_xlsx(data: bytes, label: str, limits: Limits,
+               budget: _Inflation | None = None) -> tuple[dict[str, pd.DataFrame], list[Problem], dict]:
     if not data:
         raise CohortError.single(f"{label} is empty.")
     if data[:4] == b"\xd0\xcf\x11\xe0":
@@ -437,7 +439,7 @@ def _read_xlsx(data: bytes, label: str, limits: Limits, budget: _Inflation | Non
         try:
             sheets = {}
             for ws in wb.worksheets:
-                wanted = normalise_name(ws.title) in TABLES
+                wanted = normalise_name(ws.title) in TABLES or normalise_name(ws.title) == METADATA_SHEET
                 sheets[ws.title] = _sheet_frame(ws, label, limits) if wanted else pd.DataFrame()
         finally:
             wb.close()
@@ -445,12 +447,32 @@ def _read_xlsx(data: bytes, label: str, limits: Limits, budget: _Inflation | Non
         raise
     except Exception as exc:  # openpyxl and the XML parser raise many types for damaged workbooks.
         raise CohortError.single(f"{label} could not be read as an .xlsx workbook ({_short(exc)}).") from None
-    return _name_tables(sheets, label, "sheet")
+    tables, notes = _name_tables(sheets, label, "sheet")
+    return tables, notes, sheet_metadata(sheets, label)
 
 
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]
+
+
+def sheet_metadata(sheets: Mapping[str, pd.DataFrame], label: str) -> dict:
+    """A workbook's description from its sheet named "cohort": two columns, key and value, one row
+    per key (name; synthetic: yes/no), like cohort.json beside Parquet tables."""
+    frame = next((df for n, df in sheets.items() if normalise_name(n) == METADATA_SHEET), None)
+    if frame is None or frame.empty:
+        return {}
+    if frame.shape[1] < 2 or len(frame) > 20:
+        raise CohortError.single(f"{label}: the sheet 'cohort' describes the cohort in two columns, key and value "
+                                 "(name; synthetic: yes or no), a row each.")
+    meta: dict = {}
+    for key, value in frame.iloc[:, :2].itertuples(index=False):
+        key = str(key).strip().lower()
+        if key == "synthetic":
+            meta["synthetic"] = str(value).strip().lower() in ("yes", "true", "1")
+        elif key == "name" and value is not None:
+            meta["name"] = str(value)
+    return meta
 
 
 def _name_tables(found: Mapping[str, pd.DataFrame], label: str, what: str) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
@@ -459,7 +481,7 @@ def _name_tables(found: Mapping[str, pd.DataFrame], label: str, what: str) -> tu
     ignored = []
     for raw_name, df in found.items():
         name = normalise_name(raw_name)
-        if name == "readme":  # the template workbook's explanation sheet
+        if name in ("readme", METADATA_SHEET):  # the template's explanation, the workbook's description
             continue
         if name in TABLES:
             if name in tables:
@@ -513,7 +535,7 @@ def _read_zip(data: bytes, label: str, limits: Limits) -> tuple[dict[str, pd.Dat
                 raise CohortError.single(f"{label} holds more than one file named '{path.stem[:80]}'; keep one.")
             found[path.stem] = _read_member(path.name, _unpack(zf, info, label, budget), member, limits)
         elif path.suffix.lower() == ".xlsx" and len(infos) == 1:
-            tables, notes = _read_xlsx(_unpack(zf, info, label, budget), member, limits, budget)
+            tables, notes, metadata = _read_xlsx(_unpack(zf, info, label, budget), member, limits, budget)
             return tables, notes, metadata
         else:
             others.append(info.filename[:120])
@@ -592,7 +614,7 @@ def read_cohort_bytes(filename: str, data: bytes, limits: Limits = UPLOAD_LIMITS
     metadata: dict = {}
     notes: list[Problem] = []
     if suffix == ".xlsx":
-        tables, notes = _read_xlsx(data, label, limits)
+        tables, notes, metadata = _read_xlsx(data, label, limits)
     elif suffix == ".zip":
         tables, notes, metadata = _read_zip(data, label, limits)
     elif suffix == ".parquet":

@@ -14,44 +14,105 @@ from .schema import ARM_CONTROL, ARM_LABELS, ARM_TACROLIMUS, ARMS, DIAGNOSIS_LAB
 from .survival import ArmComparison, KMCurve, time_ticks
 
 ARM_COLORS = {ARM_TACROLIMUS: "#0072B2", ARM_CONTROL: "#E69F00"}  # Okabe–Ito blue and orange
+ARM_TEXT_COLORS = {ARM_TACROLIMUS: "#0072B2", ARM_CONTROL: "#A35F00"}  # the arm colours as text: 5.1:1 and 4.6:1 on white
 ARM_FILL = {ARM_TACROLIMUS: "rgba(0,114,178,0.15)", ARM_CONTROL: "rgba(230,159,0,0.18)"}
 RESPONSE_COLORS = {"CR": "#009E73", "R/PR": "#56B4E9", "NR": "#BBBBBB"}
-FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=14)
+TEXT = "#2f2d2b"  # near-black: 13.9:1 on white (Streamlit's chart theme draws ticks in #808495, 3.7:1)
+FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=14, color=TEXT)
+PROJECTOR_FONT = 18  # smallest text in projector mode, px
+STAMP_MARGIN = 40  # px under a figure for its two provenance lines
 
 
 def _layout(fig: go.Figure, title: str, height: int = 460) -> go.Figure:
     # No template here: the dashboard draws figures with Streamlit's theme, which replaces a
     # template's background, grid and fonts (plotly_white and plotly look the same there), and
-    # assigning one costs ~7 ms of validation per figure — 38% of a page's render time.
+    # assigning one costs ~7 ms of validation per figure — 38% of a page's render time. The text
+    # colours are set on each axis because the theme's axis colours would win over the global font.
+    # The title is pinned to the top of the figure and the legend sits on the plot area, with room
+    # between them for a legend that wraps to two lines on a phone.
     fig.update_layout(
-        title=dict(text=title, x=0, xanchor="left", font=dict(size=17)),
-        font=FONT, height=height, margin=dict(l=70, r=30, t=60, b=60),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+        title=dict(text=title, x=0, xanchor="left", yref="container", y=1, yanchor="top", pad=dict(t=10),
+                   font=dict(size=17, color=TEXT)),
+        font=FONT, height=height, margin=dict(l=70, r=30, t=95, b=60),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, font=dict(color=TEXT)),
     )
+    fig.update_xaxes(tickfont_color=TEXT, title_font_color=TEXT)
+    fig.update_yaxes(tickfont_color=TEXT, title_font_color=TEXT)
+    return fig
+
+
+def for_projector(fig: go.Figure) -> go.Figure:
+    """The same figure for a meeting room: every text at least 18 px (titles 24), near-black, lines
+    and markers thicker. Changes `fig` and returns it."""
+    def bigger(size, floor: int = PROJECTOR_FONT) -> int:
+        return max(floor, round(1.3 * (size or FONT["size"])))
+
+    fig.update_layout(font=dict(size=PROJECTOR_FONT, color="#111111"),
+                      title_font=dict(size=24, color="#111111"), legend_font=dict(size=PROJECTOR_FONT))
+    fig.for_each_xaxis(lambda a: a.update(tickfont_size=PROJECTOR_FONT, title_font_size=20, tickfont_color="#111111"))
+    fig.for_each_yaxis(lambda a: a.update(tickfont_size=PROJECTOR_FONT, title_font_size=20, tickfont_color="#111111"))
+    fig.for_each_annotation(lambda a: a.update(font_size=bigger(a.font.size), font_color=a.font.color or "#111111"))
+    for trace in fig.data:
+        if getattr(trace, "line", None) is not None and trace.line.width:
+            trace.line.width = 1.6 * trace.line.width
+        if getattr(trace, "textfont", None) is not None and trace.mode == "text":
+            trace.textfont.size = bigger(trace.textfont.size)
+        if getattr(trace, "marker", None) is not None and trace.marker.size and not isinstance(trace.marker.size, tuple):
+            trace.marker.size = 1.4 * trace.marker.size
+    fig.update_layout(height=int(1.15 * (fig.layout.height or 460)))
+    return fig
+
+
+def plain(text: str) -> str:
+    """Text for a figure shown as itself: Plotly reads <b>, <a href> and entities in text."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def stamp(fig: go.Figure, text: str) -> go.Figure:
+    """The figure's provenance (data, filters, n per arm, date, version) under it, so that a
+    downloaded PNG or SVG carries it inside the image; " · " after the first part starts a second
+    line, which keeps it inside a narrow figure. Changes `fig` and returns it."""
+    bottom = (fig.layout.margin.b or 60) + STAMP_MARGIN
+    fig.update_layout(margin_b=bottom)
+    fig.add_annotation(xref="paper", yref="paper", x=0, y=0, yshift=-bottom + 6, xanchor="left", yanchor="bottom",
+                       showarrow=False, text=plain(text).replace(" · ", "<br>", 1), font=dict(size=11, color="#555555"),
+                       align="left")
+    return fig
+
+
+def _rate_bars(fig: go.Figure, categories: list[str], per_arm: dict[str, list], p_texts: list[str]) -> go.Figure:
+    """Grouped bars of rates per arm with their 95% CI error bars; events/n per arm written under
+    each category's name (inside a short bar they would collide with its error bar), the p-value
+    or the reason above. `per_arm[arm]`: one (rate, ci_low, ci_high, events, n) per category."""
+    for arm in ARMS:
+        rows = per_arm[arm]
+        y = [None if missing(r) else 100 * r for r, *_ in rows]
+        fig.add_bar(
+            name=ARM_LABELS[arm], x=categories, y=y, marker_color=ARM_COLORS[arm],
+            error_y=dict(type="data", symmetric=False, color="#333",
+                         array=[None if missing(r) else 100 * (hi - r) for r, lo, hi, *_ in rows],
+                         arrayminus=[None if missing(r) else 100 * (r - lo) for r, lo, hi, *_ in rows]),
+            customdata=[f"{e}/{n}" for *_, e, n in rows],
+            hovertemplate="%{x}: %{y:.1f}% (%{customdata})<extra>" + ARM_LABELS[arm] + "</extra>",
+        )
+    ticks = [f"{c}<br>" + " · ".join(f"<span style='color:{ARM_TEXT_COLORS[a]}'>{per_arm[a][i][3]}/{per_arm[a][i][4]}</span>"
+                                      for a in ARMS) for i, c in enumerate(categories)]
+    fig.update_xaxes(tickvals=categories, ticktext=ticks)
+    for c, text in zip(categories, p_texts):
+        fig.add_annotation(x=c, y=105, text=text, showarrow=False, font=dict(size=13))
+    fig.update_yaxes(title="Patients (%)", range=[0, 112])
+    fig.update_layout(barmode="group")
     return fig
 
 
 def rates(comparisons: dict[str, Comparison], title: str = "Best response by arm") -> go.Figure:
-    """Grouped bars of rates per arm with Wilson 95% CI error bars."""
-    fig = go.Figure()
+    """Grouped bars of rates per arm with Wilson 95% CI error bars, events/n under each bar group."""
     labels = list(comparisons)
-    for arm in ARMS:
-        props = [comparisons[k].a if arm == ARM_TACROLIMUS else comparisons[k].b for k in labels]
-        y = [100 * p.rate if not missing(p.rate) else None for p in props]
-        fig.add_bar(
-            name=ARM_LABELS[arm], x=labels, y=y, marker_color=ARM_COLORS[arm],
-            error_y=dict(type="data", symmetric=False,
-                         array=[None if missing(p.rate) else 100 * (p.ci_high - p.rate) for p in props],
-                         arrayminus=[None if missing(p.rate) else 100 * (p.rate - p.ci_low) for p in props]),
-            text=[f"{p.events}/{p.n}" for p in props], textposition="inside", insidetextanchor="start",
-            hovertemplate="%{x}: %{y:.1f}% (%{text})<extra>" + ARM_LABELS[arm] + "</extra>",
-        )
-    for i, k in enumerate(labels):
-        c = comparisons[k]
-        fig.add_annotation(x=k, y=105, text=p_value(c.p_value), showarrow=False, font=dict(size=13))
-    fig.update_yaxes(title="Patients (%)", range=[0, 112])
-    fig.update_layout(barmode="group")
-    return _layout(fig, title)
+    per_arm = {arm: [(p.rate, p.ci_low, p.ci_high, p.events, p.n)
+                     for p in (comparisons[k].a if arm == ARM_TACROLIMUS else comparisons[k].b for k in labels)]
+               for arm in ARMS}
+    p_texts = [p_value(comparisons[k].p_value) if not comparisons[k].reason else comparisons[k].reason for k in labels]
+    return _layout(_rate_bars(go.Figure(), labels, per_arm, p_texts), title, height=480)
 
 
 def response_distribution(distribution: pd.DataFrame, title: str = "Best response") -> go.Figure:
@@ -68,23 +129,13 @@ def response_distribution(distribution: pd.DataFrame, title: str = "Best respons
 
 
 def rates_by_diagnosis(by_dx: pd.DataFrame, endpoint: str, title: str) -> go.Figure:
+    """`rates` for one endpoint (ORR or CRR) within each diagnosis."""
     sub = by_dx[by_dx["endpoint"] == endpoint]
-    fig = go.Figure()
-    for arm in ARMS:
-        rate = 100 * sub[f"{arm}_rate"]
-        fig.add_bar(
-            name=ARM_LABELS[arm], x=[DIAGNOSIS_LABELS[d] for d in sub["diagnosis"]], y=rate, marker_color=ARM_COLORS[arm],
-            error_y=dict(type="data", symmetric=False, array=100 * sub[f"{arm}_ci_high"] - rate,
-                         arrayminus=rate - 100 * sub[f"{arm}_ci_low"]),
-            text=[f"{e}/{n}" for e, n in zip(sub[f"{arm}_events"], sub[f"{arm}_n"])], textposition="inside",
-            insidetextanchor="start",
-        )
-    for _, row in sub.iterrows():
-        fig.add_annotation(x=DIAGNOSIS_LABELS[row["diagnosis"]], y=105, showarrow=False, font=dict(size=13),
-                           text=p_value(row["p_value"]) if not row["reason"] else row["reason"])
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title="Patients (%)", range=[0, 112])
-    return _layout(fig, title)
+    labels = [DIAGNOSIS_LABELS[d] for d in sub["diagnosis"]]
+    per_arm = {arm: list(zip(sub[f"{arm}_rate"], sub[f"{arm}_ci_low"], sub[f"{arm}_ci_high"], sub[f"{arm}_events"],
+                             sub[f"{arm}_n"])) for arm in ARMS}
+    p_texts = [p_value(p) if not reason else reason for p, reason in zip(sub["p_value"], sub["reason"])]
+    return _layout(_rate_bars(go.Figure(), labels, per_arm, p_texts), title, height=480)
 
 
 def _step(curve: KMCurve, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +145,7 @@ def _step(curve: KMCurve, column: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _km_panel(fig: go.Figure, comparison: ArmComparison, col: int, ticks: tuple[float, ...], *, show_ci: bool,
-              cumulative: bool, legend: bool, counts_in_legend: bool = True, font_size: int = 13) -> None:
+              cumulative: bool, legend: bool, counts_in_legend: bool = False, font_size: int = 13) -> None:
     """One Kaplan–Meier panel in column `col`: per arm the CI band, the curve, censor marks and the
     median line (row 1), the number at risk at each tick (row 2), and the log-rank p and the hazard
     ratio in the corner."""
@@ -227,23 +278,26 @@ def forest(subgroups: pd.DataFrame, title: str = "Hazard ratio of relapse by sub
             fig.add_scatter(x=[edge] * int(off.sum()), y=[labels[k] for k in np.flatnonzero(off)], mode="markers",
                             marker=dict(symbol=symbol, size=10, color="#333"), hoverinfo="skip", showlegend=False)
     fig.add_vline(x=1, line=dict(color="#666", dash="dash"))
-    # The text columns to the right of the plot, with their headers above the first row.
-    columns = [(ARM_LABELS[ARM_TACROLIMUS] + "<br>relapses/n", table[ARM_LABELS[ARM_TACROLIMUS]], 1.03),
-               (ARM_LABELS[ARM_CONTROL] + "<br>relapses/n", table[ARM_LABELS[ARM_CONTROL]], 1.19),
-               ("HR (95% CI)", table["HR (95% CI)"], 1.34)]
-    for header, values, x in columns:
-        fig.add_annotation(xref="paper", yref="paper", x=x, y=1.0, yanchor="bottom", xanchor="left", showarrow=False,
-                           text=f"<b>{header}</b>", font=dict(size=12), align="left")
+    # The text columns to the right of the plot (placed in pixels from its right edge, so they do
+    # not move with the figure's width), with their headers above the first row.
+    columns = [("Tacrolimus<br>relapses/n", table[ARM_LABELS[ARM_TACROLIMUS]], 14),
+               ("Steroid alone<br>relapses/n", table[ARM_LABELS[ARM_CONTROL]], 104),
+               ("HR (95% CI)", table["HR (95% CI)"], 194)]
+    for header, values, shift in columns:
+        fig.add_annotation(xref="paper", yref="paper", x=1, xshift=shift, y=1.0, yanchor="bottom", xanchor="left",
+                           showarrow=False, text=f"<b>{header}</b>", font=dict(size=12), align="left")
         for label, value in zip(labels, values):
-            fig.add_annotation(xref="paper", yref="y", x=x, y=label, xanchor="left", showarrow=False, text=value,
-                               font=dict(size=13, color="#333" if "not estimable" not in value else "#666"))
+            note = value.startswith("not estimable")
+            fig.add_annotation(xref="paper", yref="y", x=1, xshift=shift, y=label, xanchor="left", showarrow=False,
+                               align="left", text=value.replace(": ", ":<br>", 1) if note else value,
+                               font=dict(size=11 if note else 13, color="#555" if note else "#222"))
     fig.update_xaxes(type="log", range=[np.log10(lo_edge) - 0.05, np.log10(hi_edge) + 0.05],
                      tickvals=list(FOREST_TICKS), ticktext=[f"{t:g}" for t in FOREST_TICKS],
                      title="Hazard ratio, tacrolimus vs steroid alone (log scale; < 1 favours tacrolimus)")
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], title="",
                      tickvals=labels, ticktext=[f"<b>{v}</b>" if v == "All patients" else v for v in labels])
-    fig = _layout(fig, title, height=170 + 34 * len(labels))
-    fig.update_layout(margin=dict(l=70, r=480, t=90, b=60), showlegend=False)
+    fig = _layout(fig, title, height=170 + 38 * len(labels))
+    fig.update_layout(margin=dict(l=70, r=420, t=90, b=60), showlegend=False)
     return fig
 
 
@@ -285,11 +339,14 @@ def troughs(tac: pd.DataFrame, target: tuple[float, float] = TACROLIMUS_TROUGH_T
             title: str = "Tacrolimus trough levels") -> go.Figure:
     """Trough levels over months since treatment start against the target band."""
     fig = go.Figure()
-    fig.add_hrect(y0=target[0], y1=target[1], fillcolor="rgba(0,158,115,0.12)", line_width=0,
-                  annotation_text=f"target {target_range(target)}", annotation_position="top left")
+    band = "rgba(0,158,115,0.18)"
+    fig.add_hrect(y0=target[0], y1=target[1], fillcolor=band, line_width=0)
     fig.add_scatter(x=tac["months"], y=tac["trough_ng_ml"], mode="markers",
-                    marker=dict(color=ARM_COLORS[ARM_TACROLIMUS], size=5, opacity=0.45), name="trough",
-                    hovertemplate="%{x:.1f} months: %{y:.1f} ng/mL<extra></extra>", showlegend=False)
+                    marker=dict(color=ARM_COLORS[ARM_TACROLIMUS], size=5, opacity=0.45), name="trough level",
+                    hovertemplate="%{x:.1f} months: %{y:.1f} ng/mL<extra></extra>")
+    # The band is named in the legend: a label on the band would sit under the points.
+    fig.add_scatter(x=[None], y=[None], mode="markers", marker=dict(symbol="square", size=14, color=band),
+                    name=f"target {target_range(target)}")
     fig.update_xaxes(title="Months since treatment start")
     fig.update_yaxes(title="Trough (ng/mL)", rangemode="tozero")
     return _layout(fig, title)

@@ -65,6 +65,22 @@ HEMOLYSIS_MARKERS: tuple[str, ...] = (RET, LDH, TBIL)
 # (platelets above 2,000 ×10⁹/L and Hb above 250 g/L do not occur in these patients).
 LAB_MAXIMUM: Mapping[str, float] = {PLT: 2000.0, HGB: 250.0, RET: 100.0, LDH: 20000.0, TBIL: 1000.0}
 
+# Abbreviations shown on the pages, each spelled out where it first appears.
+ABBREVIATIONS: Mapping[str, str] = {
+    "ORR": "overall response rate (best response CR or R/PR)",
+    "CRR": "complete response rate (best response CR)",
+    "CR": "complete response",
+    "R/PR": "response (ITP, IWG 2009) or partial response (AIHA)",
+    "NR": "no response",
+    "RFS": "relapse-free survival, from the first confirmed response to relapse",
+    "HR": "hazard ratio, tacrolimus + steroid vs steroid alone (below 1 favours tacrolimus)",
+    "CI": "confidence interval",
+    "SMD": "standardised mean difference between the arms",
+    "CMH": "Cochran–Mantel–Haenszel test, stratified by diagnosis",
+    "IQR": "interquartile range",
+    "AE": "adverse event",
+}
+
 # Time and targets used everywhere.
 DAYS_PER_MONTH = 365.25 / 12  # 30.4375: every duration in months is days / 30.4375
 TACROLIMUS_TROUGH_TARGET = (5.0, 10.0)  # ng/mL, the study group's target range for whole-blood troughs

@@ -7,7 +7,7 @@ import io
 
 import pandas as pd
 
-from .schema import TABLES, Tables
+from .schema import ARMS, TABLES, Tables
 from .spreadsheet import neutralise
 
 KIND_WORDS = {"text": "text", "code": "code", "number": "number", "integer": "whole number", "date": "date (YYYY-MM-DD)",
@@ -24,12 +24,20 @@ def data_dictionary() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def template_workbook(example: Tables, patients: int = 3) -> bytes:
-    """An .xlsx with one sheet per table (every column of the format, in order), a few example
-    rows of `example` for the first patients, and a README sheet with the dictionary."""
-    ids = list(example.patients["patient_id"].astype(str).head(patients))
+TEMPLATE_NAME = "Template workbook: example rows from the synthetic cohort"
+
+
+def template_workbook(example: Tables, per_arm: int = 2) -> bytes:
+    """An .xlsx with one sheet per table (every column of the format, in order), the rows of the
+    first `per_arm` patients of each arm of `example`, a README sheet with the dictionary and a
+    'cohort' sheet that names the rows as examples (synthetic: yes), so that uploading the template
+    as it is shows two comparable arms of example patients, never "department data"."""
+    p = example.patients
+    ids = [str(i) for arm in ARMS for i in p.loc[p["arm"] == arm, "patient_id"].head(per_arm)]
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as xw:
+        pd.DataFrame({"key": ["name", "synthetic"], "value": [TEMPLATE_NAME, "yes"]}).to_excel(
+            xw, sheet_name="cohort", index=False)
         for name, table in TABLES.items():
             df = example.get(name)
             df = df[df["patient_id"].astype(str).isin(ids)]

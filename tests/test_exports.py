@@ -65,7 +65,7 @@ def _cli_endpoints(cohort: Path, out: Path) -> str:
 
 def test_the_template_workbook_holds_text_not_formulas(formula_cohort):
     tables = load(formula_cohort).tables
-    wb = load_workbook(io.BytesIO(template_workbook(tables, patients=6)))
+    wb = load_workbook(io.BytesIO(template_workbook(tables, per_arm=6)))
     cells = [c for row in wb["patients"].iter_rows(min_row=2) for c in row[:1]]
     assert all(c.data_type == "s" for c in cells)  # text, not formulas ("f")
     assert {c.value for c in cells} == {"'" + i for i in FORMULA_IDS} | {"TAB"}
@@ -116,3 +116,14 @@ def test_an_uploaded_cohort_name_is_printable_and_short():
     csv = (hostile.HEADER + "\n" + hostile.ROW.format(i=1) + "\n").encode()
     cohort = from_bytes("c.zip", hostile.raw_zip([hostile.stored("cohort.json", meta), hostile.stored("patients.csv", csv)]))
     assert cohort.name.startswith("Ward 7x") and len(cohort.name) <= 120 and cohort.name.isprintable()
+
+
+def test_the_template_uploaded_as_it_is_shows_two_arms_of_examples(shipped):
+    """The template's rows are examples from the synthetic cohort: uploaded unchanged they are
+    named so, called synthetic, and both arms can be compared."""
+    from analysis.template import TEMPLATE_NAME
+
+    cohort = from_bytes("cohort-template.xlsx", template_workbook(shipped.tables))
+    assert cohort.name == TEMPLATE_NAME and cohort.synthetic
+    assert cohort.endpoints["arm"].value_counts().to_dict() == {"tacrolimus": 2, "control": 2}
+    assert not cohort.report.problems

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
+PRINT_CSS = FOLDER / "print.css"
 
 
 @dataclass(frozen=True)

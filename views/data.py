@@ -33,6 +33,8 @@ if c.report.warnings:
 st.subheader("Use your own cohort")
 st.markdown("An `.xlsx` workbook with one sheet per table, a `.zip` of Parquet tables, or one Parquet/CSV file of "
             "patients. The format is below and in the template workbook.")
+st.caption("An uploaded cohort lives in this browser tab only: it is read in memory, never written to disk, no other "
+           "tab or person sees it, and a reload of the page or closing the tab discards it.")
 # .xls is accepted here so that the reader can say what to do with it (save as .xlsx).
 upload.allow_uploads()
 file = st.file_uploader("Cohort file", type=["xlsx", "zip", "parquet", "csv", "xls"], key="upload")

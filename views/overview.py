@@ -27,23 +27,31 @@ if show.enough_patients(ctx):
     rfs12 = r.rfs.landmarks.set_index(["arm", "months"])["survival"]
     stop = r.steroids.discontinuation.curves
     n = r.patients["arm"].value_counts()
-    headline = {  # name: (tacrolimus, control, test)
-        "Patients": (*(str(n.get(a, 0)) for a in ARMS), ""),
-        "Best ORR": (fmt.percent(orr.a.rate), fmt.percent(orr.b.rate), f"{fmt.p_value(orr.p_value)}, {orr.test or orr.reason}"),
-        "Best CRR": (fmt.percent(crr.a.rate), fmt.percent(crr.b.rate), f"{fmt.p_value(crr.p_value)}, {crr.test or crr.reason}"),
-        "12-month RFS": (*(fmt.percent(rfs12.get((a, 12.0))) for a in ARMS), f"log-rank {fmt.p_value(r.rfs.logrank.p_value)}"),
+    headline = {  # name: (tacrolimus, control, what the number is, the test)
+        "Patients": (*(str(n.get(a, 0)) for a in ARMS), "Patients under the current filters.", ""),
+        "Best ORR": (fmt.percent(orr.a.rate), fmt.percent(orr.b.rate),
+                     "Overall response rate: share of patients whose best response was CR or R/PR.",
+                     f"{fmt.p_value(orr.p_value)}, {orr.test or orr.reason}"),
+        "Best CRR": (fmt.percent(crr.a.rate), fmt.percent(crr.b.rate),
+                     "Complete response rate: share of patients whose best response was CR.",
+                     f"{fmt.p_value(crr.p_value)}, {crr.test or crr.reason}"),
+        "12-month RFS": (*(fmt.percent(rfs12.get((a, 12.0))) for a in ARMS),
+                         "Relapse-free survival at 12 months among responders (Kaplan–Meier).",
+                         f"log-rank {fmt.p_value(r.rfs.logrank.p_value)}"),
         "Median steroid stop": (fmt.months(stop[ARM_TACROLIMUS].median), fmt.months(stop[ARM_CONTROL].median),
+                                "Median time from the first to the last steroid dose (Kaplan–Meier).",
                                 f"log-rank {fmt.p_value(r.steroids.discontinuation.logrank.p_value)}"),
     }
     for arm_index, arm_label in enumerate(("Tacrolimus + steroid", "Steroid alone")):
         st.markdown(f"**{arm_label}**")
         cols = st.columns(len(headline))
         for col, (name, values) in zip(cols, headline.items()):
-            col.metric(name, values[arm_index], help=values[2] or None)
-    st.caption(" · ".join(f"{name}: {v[2]}" for name, v in headline.items() if v[2]))
+            col.metric(name, values[arm_index], help=" ".join(v for v in values[2:] if v))
+    st.caption(" · ".join(f"{name}: {v[3]}" for name, v in headline.items() if v[3]))
+    show.abbreviations("ORR", "CRR", "CR", "R/PR", "RFS", "SMD", "IQR")
 
     st.subheader("Table 1 — baseline characteristics")
-    st.dataframe(fmt.table1_display(r.table1), hide_index=True, width="stretch")
+    show.table(fmt.table1_display(r.table1), hide_index=True)
     st.caption(f"n = {len(r.patients)} ({ctx.filters.describe()}). p: Mann–Whitney U for continuous rows; χ² "
                "(Fisher's exact test for 2×2 tables with an expected count below 5) for categorical rows. SMD: "
                "standardised mean difference (absolute; Yang & Dalton for categories).")

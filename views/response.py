@@ -11,6 +11,7 @@ from views.parts.cohort import context
 
 ctx = context()
 st.title("Response")
+show.abbreviations("ORR", "CRR", "CR", "R/PR", "NR", "CI", "CMH")
 if show.enough_patients(ctx):
     r = ctx.results.response
     left, right = st.columns([3, 2])

@@ -9,11 +9,12 @@ from views.parts.cohort import context
 
 ctx = context()
 st.title("Relapse-free survival")
+show.abbreviations("RFS", "HR", "CI")
 if show.enough_patients(ctx) and show.enough_responders(ctx.results.rfs):
     r = ctx.results
     c1, c2 = st.columns(2)
-    show_ci = c1.toggle("95% confidence bands", value=True, key="rfs_ci")
-    if c2.toggle("Split by diagnosis", value=False, key="rfs_split"):
+    show_ci = c1.toggle("95% confidence bands", value=True, key="rfs_ci", bind="query-params")
+    if c2.toggle("Split by diagnosis", value=False, key="rfs_split", bind="query-params"):
         show.chart(plots.km_by_diagnosis(r.rfs_by_diagnosis, "Relapse-free survival by diagnosis", "Relapse-free (%)",
                                          show_ci=show_ci), "rfs_by_diagnosis", ctx)
     else:

@@ -11,6 +11,7 @@ from views.parts.cohort import context
 
 ctx = context()
 st.title("Safety & cost")
+show.abbreviations("AE", "CI", "IQR")
 if show.enough_patients(ctx):
     s = ctx.results.safety
     show.chart(plots.rates({AE_FLAGS[k]: c for k, c in s.incidence.items()}, "Patients with adverse events"),

@@ -9,10 +9,12 @@ from views.parts.cohort import context
 
 ctx = context()
 st.title("Steroid taper")
+show.abbreviations("IQR", "HR", "CI")
 if show.enough_patients(ctx):
     r = ctx.results
     s = r.steroids
-    show_courses = st.toggle("Show individual courses (a random sample of 25 per arm)", value=False, key="courses")
+    show_courses = st.toggle("Show individual courses (a random sample of 25 per arm)", value=False, key="courses",
+                             bind="query-params")
     show.chart(plots.dose_curve(r.dose_curve, "Daily prednisone-equivalent dose: median and IQR of patients still followed",
                                 courses=r.steroid_courses if show_courses else None), "steroid_dose", ctx)
 

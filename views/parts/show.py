@@ -3,11 +3,13 @@ their download settings, a sentence when the filters leave too few patients, the
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
 from analysis import __version__
-from analysis.plots import export_config
-from analysis.schema import ARM_LABELS, ARMS, by_arm
+from analysis.plots import export_config, for_projector, stamp
+from analysis.schema import ABBREVIATIONS, ARM_LABELS, ARMS, by_arm
 
 SMALL_ARM = 5  # fewer patients than this in an arm: the estimates get a warning
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=")
@@ -65,9 +67,39 @@ def enough_responders(rfs) -> bool:
     return True
 
 
+def provenance(ctx) -> str:
+    """One line that says where a figure comes from: data, filters, n per arm, date, app version."""
+    c = ctx.cohort
+    n_t, n_c = (len(rows) for rows in by_arm(ctx.results.patients))
+    kind = "synthetic data, not real patients" if c.synthetic else "department data"
+    return (f"{c.name} ({kind}) · {ctx.filters.describe()} · n = {n_t} tacrolimus + steroid, {n_c} steroid alone · "
+            f"{date.today().isoformat()} · app {__version__}")
+
+
+def abbreviations(*names: str) -> None:
+    """The page's abbreviations spelled out, in one line under its title."""
+    st.caption(" · ".join(f"**{n}**: {ABBREVIATIONS[n]}" for n in names))
+
+
+def synthetic_notice(ctx) -> None:
+    """A slim line on every page while the shipped synthetic cohort is in use."""
+    if ctx.cohort.synthetic:
+        st.caption(":material/science: **Synthetic data — not real patients**, calibrated to the published abstract "
+                   "of Zhang et al., Ann Hematol 2022. Load your own cohort on the Data page.")
+
+
+def table(frame, **kwargs) -> None:
+    """A table shown whole, without an inner scroll box (35 px a row)."""
+    st.dataframe(frame, height=35 * (len(frame) + 1) + 3, width="stretch", **kwargs)
+
+
 def chart(fig, view: str, ctx) -> None:
-    """A figure, full width, whose camera icon downloads it as PNG (2×) or SVG, named by view and filters."""
+    """A figure, full width, with its provenance line inside it, larger in projector mode; its camera
+    icon downloads it as PNG (2×) or SVG, named by view and filters."""
     fmt = "svg" if st.session_state.get("export_format") == "SVG" else "png"
+    stamp(fig, provenance(ctx))
+    if st.session_state.get("projector"):
+        for_projector(fig)
     st.plotly_chart(fig, width="stretch", config=export_config(view, ctx.filters.describe(), fmt))
 
 

@@ -45,6 +45,8 @@ def filters(cohort: Cohort) -> Filters:
         st.markdown(f"**n = {len(shown)} of {len(e)} patients** · {ARMS[0]} {n_t} · {ARMS[1]} {n_c}")
         st.button("Reset filters", on_click=_reset, args=((lo, hi),), width="stretch")
         st.divider()
+        st.toggle("Projector mode", key="projector", bind="query-params",
+                  help="Larger, darker text and thicker lines in every figure, for a meeting room.")
         st.segmented_control("Figure download (camera icon on each figure)", ["PNG (2×)", "SVG"], default="PNG (2×)",
                              key="export_format", required=True)
     return chosen
