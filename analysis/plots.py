@@ -3,6 +3,8 @@ colour-blind safe), axis titles with units, no Streamlit."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -20,7 +22,7 @@ RESPONSE_COLORS = {"CR": "#009E73", "R/PR": "#56B4E9", "NR": "#BBBBBB"}
 TEXT = "#2f2d2b"  # near-black: 13.9:1 on white (Streamlit's chart theme draws ticks in #808495, 3.7:1)
 FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=14, color=TEXT)
 PROJECTOR_FONT = 18  # smallest text in projector mode, px
-STAMP_MARGIN = 40  # px under a figure for its two provenance lines
+STAMP_LINE = 15  # px per line of the provenance under a figure
 
 
 def _layout(fig: go.Figure, title: str, height: int = 460) -> go.Figure:
@@ -55,11 +57,67 @@ def for_projector(fig: go.Figure) -> go.Figure:
     for trace in fig.data:
         if getattr(trace, "line", None) is not None and trace.line.width:
             trace.line.width = 1.6 * trace.line.width
-        if getattr(trace, "textfont", None) is not None and trace.mode == "text":
+        if getattr(trace, "textfont", None) is not None and getattr(trace, "mode", None) == "text":
             trace.textfont.size = bigger(trace.textfont.size)
-        if getattr(trace, "marker", None) is not None and trace.marker.size and not isinstance(trace.marker.size, tuple):
-            trace.marker.size = 1.4 * trace.marker.size
+        size = getattr(getattr(trace, "marker", None), "size", None) if hasattr(trace, "mode") else None  # not bars
+        if size and not isinstance(size, tuple):
+            trace.marker.size = 1.4 * size
     fig.update_layout(height=int(1.15 * (fig.layout.height or 460)))
+    return fig
+
+
+ARM_SHORT = {ARM_LABELS[ARM_TACROLIMUS]: "Tacrolimus", ARM_LABELS[ARM_CONTROL]: "Steroid"}
+
+
+def for_phone(fig: go.Figure) -> go.Figure:
+    """The same figure for a phone's width (about 350 px): text columns beside the plot left out
+    (the table under the figure has them), every other time tick and at-risk count, short arm
+    names on the axes, smaller margins. Changes `fig` and returns it."""
+    beside = [a for a in fig.layout.annotations if a.xref == "paper" and (a.x or 0) >= 1]
+    fig.layout.annotations = [a for a in fig.layout.annotations if a not in beside]
+    if beside:
+        fig.update_layout(margin_r=20)
+
+    def thin(values):
+        return list(values)[::2] if values is not None and len(values) > 5 else values
+
+    def axis(a):
+        if a.tickvals is not None and a.type != "log" and a.ticktext is None:
+            a.tickvals = thin(a.tickvals)
+        if a.ticktext is not None:
+            a.ticktext = [ARM_SHORT.get(t, t) for t in a.ticktext]
+
+    extra_lines = 0
+
+    def category_axis(a):
+        # Bar groups: the name wrapped, each arm's count on a line of its own, upright.
+        nonlocal extra_lines
+        if a.ticktext is not None and any("<br>" in t for t in a.ticktext):
+            texts = []
+            for t in a.ticktext:
+                name, *counts = t.split("<br>")
+                texts.append("<br>".join(textwrap.wrap(name, 12) + " · ".join(counts).split(" · ")))
+            a.ticktext, a.tickangle, a.tickfont.size = texts, 0, 11
+            extra_lines = max(t.count("<br>") for t in texts) - 1
+
+    fig.for_each_xaxis(axis)
+    fig.for_each_xaxis(category_axis)
+    fig.for_each_yaxis(axis)
+    for a in fig.layout.annotations:  # p-values over bar groups
+        if a.yref in (None, "y") and a.xref in (None, "x"):
+            a.text, a.font.size = (a.text or "").replace(" = ", "=").replace(" < ", "<"), 10
+    title = fig.layout.title.text or ""
+    wrapped = "<br>".join(textwrap.wrap(title, 38))
+    # Below the toolbar that a phone shows over the top of every figure; room for a wrapped title
+    # and for the lines of the category names.
+    fig.update_layout(title_text=wrapped, title_pad_t=40,
+                      margin_t=(fig.layout.margin.t or 95) + 30 + 20 * wrapped.count("<br>"),
+                      margin_b=(fig.layout.margin.b or 60) + 13 * extra_lines)
+    for trace in fig.data:
+        if getattr(trace, "mode", None) == "text" and trace.x is not None and len(trace.x) > 5:
+            trace.x, trace.text = thin(trace.x), thin(trace.text)
+            trace.y = list(trace.y)[: len(trace.x)]
+    fig.update_layout(margin_l=min(fig.layout.margin.l or 70, 50), legend_font_size=12)
     return fig
 
 
@@ -68,15 +126,17 @@ def plain(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def stamp(fig: go.Figure, text: str) -> go.Figure:
-    """The figure's provenance (data, filters, n per arm, date, version) under it, so that a
-    downloaded PNG or SVG carries it inside the image; " · " after the first part starts a second
-    line, which keeps it inside a narrow figure. Changes `fig` and returns it."""
-    bottom = (fig.layout.margin.b or 60) + STAMP_MARGIN
+def stamp(fig: go.Figure, source: str, selection: str, when: str, narrow: bool = False) -> go.Figure:
+    """The figure's provenance under it, so that a downloaded PNG or SVG carries it inside the
+    image: where the data comes from, which patients (filters, n per arm), when and by which app
+    version. Two lines, three on a narrow figure. Changes `fig` and returns it."""
+    lines = [w for t in (source, selection, when) for w in textwrap.wrap(t, 62)] if narrow else \
+        [source, f"{selection} · {when}"]
+    bottom = (fig.layout.margin.b or 60) + STAMP_LINE * len(lines) + 8
     fig.update_layout(margin_b=bottom)
     fig.add_annotation(xref="paper", yref="paper", x=0, y=0, yshift=-bottom + 6, xanchor="left", yanchor="bottom",
-                       showarrow=False, text=plain(text).replace(" · ", "<br>", 1), font=dict(size=11, color="#555555"),
-                       align="left")
+                       showarrow=False, text="<br>".join(plain(t) for t in lines),
+                       font=dict(size=9 if narrow else 11, color="#555555"), align="left")
     return fig
 
 

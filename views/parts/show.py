@@ -8,7 +8,7 @@ from datetime import date
 import streamlit as st
 
 from analysis import __version__
-from analysis.plots import export_config, for_projector, stamp
+from analysis.plots import export_config, for_phone, for_projector, stamp
 from analysis.schema import ABBREVIATIONS, ARM_LABELS, ARMS, by_arm
 
 SMALL_ARM = 5  # fewer patients than this in an arm: the estimates get a warning
@@ -67,12 +67,18 @@ def enough_responders(rfs) -> bool:
     return True
 
 
-def provenance(ctx) -> str:
-    """One line that says where a figure comes from: data, filters, n per arm, date, app version."""
+def on_a_phone() -> bool:
+    """The browser says it is a phone (Client Hints, or "Mobile" in its user agent)."""
+    headers = st.context.headers
+    return headers.get("Sec-CH-UA-Mobile") == "?1" or "Mobile" in (headers.get("User-Agent") or "")
+
+
+def provenance(ctx) -> tuple[str, str, str]:
+    """Where a figure comes from: the data, the patients (filters, n per arm), the date and version."""
     c = ctx.cohort
     n_t, n_c = (len(rows) for rows in by_arm(ctx.results.patients))
     kind = "synthetic data, not real patients" if c.synthetic else "department data"
-    return (f"{c.name} ({kind}) · {ctx.filters.describe()} · n = {n_t} tacrolimus + steroid, {n_c} steroid alone · "
+    return (f"{c.name} ({kind})", f"{ctx.filters.describe()} · n = {n_t} tacrolimus + steroid, {n_c} steroid alone",
             f"{date.today().isoformat()} · app {__version__}")
 
 
@@ -94,12 +100,15 @@ def table(frame, **kwargs) -> None:
 
 
 def chart(fig, view: str, ctx) -> None:
-    """A figure, full width, with its provenance line inside it, larger in projector mode; its camera
-    icon downloads it as PNG (2×) or SVG, named by view and filters."""
+    """A figure, full width, with its provenance inside it, larger in projector mode, narrower on a
+    phone; its camera icon downloads it as PNG (2×) or SVG, named by view and filters."""
     fmt = "svg" if st.session_state.get("export_format") == "SVG" else "png"
-    stamp(fig, provenance(ctx))
+    phone = on_a_phone() and not st.session_state.get("projector")
+    stamp(fig, *provenance(ctx), narrow=phone)
     if st.session_state.get("projector"):
         for_projector(fig)
+    elif phone:
+        for_phone(fig)
     st.plotly_chart(fig, width="stretch", config=export_config(view, ctx.filters.describe(), fmt))
 
 
