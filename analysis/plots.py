@@ -3,6 +3,7 @@ colour-blind safe), axis titles with units, no Streamlit."""
 
 from __future__ import annotations
 
+import functools
 import textwrap
 
 import numpy as np
@@ -25,22 +26,37 @@ PROJECTOR_FONT = 18  # smallest text in projector mode, px
 STAMP_LINE = 15  # px per line of the provenance under a figure
 
 
+def _layout_dict(title: str, height: int, axes) -> dict:
+    """The look every figure shares, as a layout: title pinned to the top with room under it for a
+    two-line legend, near-black text on each of `axes` (Streamlit's chart theme would draw axis
+    text in #808495 over a global font colour), margins and the legend over the plot area.
+
+    No template here: the dashboard draws figures with Streamlit's theme, which replaces a
+    template's background, grid and fonts (plotly_white and plotly look the same there), and
+    assigning one costs ~7 ms of validation per figure — 38% of a page's render time."""
+    return {
+        **{a: dict(tickfont=dict(color=TEXT), title=dict(font=dict(color=TEXT))) for a in axes},
+        "title": dict(text=title, x=0, xanchor="left", yref="container", y=1, yanchor="top", pad=dict(t=10),
+                      font=dict(size=17, color=TEXT)),
+        "font": FONT, "height": height, "margin": dict(l=70, r=30, t=95, b=60),
+        "legend": dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, font=dict(color=TEXT)),
+    }
+
+
 def _layout(fig: go.Figure, title: str, height: int = 460) -> go.Figure:
-    # No template here: the dashboard draws figures with Streamlit's theme, which replaces a
-    # template's background, grid and fonts (plotly_white and plotly look the same there), and
-    # assigning one costs ~7 ms of validation per figure — 38% of a page's render time. The text
-    # colours are set on each axis because the theme's axis colours would win over the global font.
-    # The title is pinned to the top of the figure and the legend sits on the plot area, with room
-    # between them for a legend that wraps to two lines on a phone.
-    fig.update_layout(
-        title=dict(text=title, x=0, xanchor="left", yref="container", y=1, yanchor="top", pad=dict(t=10),
-                   font=dict(size=17, color=TEXT)),
-        font=FONT, height=height, margin=dict(l=70, r=30, t=95, b=60),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, font=dict(color=TEXT)),
-    )
-    fig.update_xaxes(tickfont_color=TEXT, title_font_color=TEXT)
-    fig.update_yaxes(tickfont_color=TEXT, title_font_color=TEXT)
+    """`_layout_dict` applied to a built figure, in one update (each update of a figure that holds
+    its traces costs a few ms)."""
+    axes = {"xaxis", "yaxis"} | {a for a in fig.layout._subplotid_props if a.startswith(("xaxis", "yaxis"))}
+    fig.update_layout(_layout_dict(title, height, axes))
     return fig
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """`base` with `extra` laid over it, nested dicts merged key by key (a new dict)."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def for_projector(fig: go.Figure) -> go.Figure:
@@ -133,10 +149,11 @@ def stamp(fig: go.Figure, source: str, selection: str, when: str, narrow: bool =
     lines = [w for t in (source, selection, when) for w in textwrap.wrap(t, 62)] if narrow else \
         [source, f"{selection} · {when}"]
     bottom = (fig.layout.margin.b or 60) + STAMP_LINE * len(lines) + 8
+    line = dict(xref="paper", yref="paper", x=0, y=0, yshift=-bottom + 6, xanchor="left", yanchor="bottom",
+                showarrow=False, text="<br>".join(plain(t) for t in lines),
+                font=dict(size=9 if narrow else 11, color="#555555"), align="left")
     fig.update_layout(margin_b=bottom)
-    fig.add_annotation(xref="paper", yref="paper", x=0, y=0, yshift=-bottom + 6, xanchor="left", yanchor="bottom",
-                       showarrow=False, text="<br>".join(plain(t) for t in lines),
-                       font=dict(size=9 if narrow else 11, color="#555555"), align="left")
+    fig.add_annotation(line)  # 1 ms; setting the whole list of annotations again costs 30 on a KM figure
     return fig
 
 
@@ -204,12 +221,18 @@ def _step(curve: KMCurve, column: str) -> tuple[np.ndarray, np.ndarray]:
     return t, v
 
 
-def _km_panel(fig: go.Figure, comparison: ArmComparison, col: int, ticks: tuple[float, ...], *, show_ci: bool,
-              cumulative: bool, legend: bool, counts_in_legend: bool = False, font_size: int = 13) -> None:
-    """One Kaplan–Meier panel in column `col`: per arm the CI band, the curve, censor marks and the
-    median line (row 1), the number at risk at each tick (row 2), and the log-rank p and the hazard
-    ratio in the corner."""
+def _km_panel(comparison: ArmComparison, col: int, columns: int, ticks: tuple[float, ...], *, show_ci: bool,
+              cumulative: bool, legend: bool, counts_in_legend: bool = False,
+              font_size: int = 13) -> tuple[list[dict], dict, list[dict], list[dict]]:
+    """One Kaplan–Meier panel in column `col` of `columns`: per arm the CI band, the curve, censor
+    marks and the median line (row 1), the number at risk at each tick (row 2), and the log-rank p
+    and the hazard ratio in the corner. Returned as traces, axis settings, shapes and annotations,
+    which the caller adds to the figure at once: added one by one, with Plotly's row/col lookup,
+    the split figure took 105 ms to build."""
     flip = (lambda v: 1 - v) if cumulative else (lambda v: v)
+    top, bottom = (str(col) if col > 1 else ""), str(columns + col)  # row-major subplot axes
+    on_top, below = dict(xaxis=f"x{top}", yaxis=f"y{top}"), dict(xaxis=f"x{bottom}", yaxis=f"y{bottom}")
+    traces: list[dict] = []
     for j, arm in enumerate(ARMS):
         curve = comparison.curves[arm]
         color = ARM_COLORS[arm]
@@ -220,51 +243,74 @@ def _km_panel(fig: go.Figure, comparison: ArmComparison, col: int, ticks: tuple[
                 _, hi = _step(curve, "ci_high")
                 lo, hi = np.where(np.isnan(lo), s, lo), np.where(np.isnan(hi), s, hi)
                 # mode="lines": with fewer than 20 points Plotly would also draw markers, in its own colours.
-                fig.add_scatter(x=np.r_[t, t[::-1]], y=100 * np.r_[flip(hi), flip(lo)[::-1]], fill="toself",
-                                mode="lines", line_shape="hv", fillcolor=ARM_FILL[arm], line=dict(width=0),
-                                hoverinfo="skip", showlegend=False, row=1, col=col)
-            fig.add_scatter(x=t, y=100 * flip(s), mode="lines", line_shape="hv", line=dict(color=color, width=2.5),
-                            name=f"{ARM_LABELS[arm]} (n = {curve.n}, events = {curve.events})" if counts_in_legend
-                            else ARM_LABELS[arm], legendgroup=arm,
-                            showlegend=legend,
-                            hovertemplate="%{x:.1f} months: %{y:.1f}%<extra>" + ARM_LABELS[arm] + "</extra>",
-                            row=1, col=col)
+                traces.append(dict(type="scatter", x=np.r_[t, t[::-1]], y=100 * np.r_[flip(hi), flip(lo)[::-1]],
+                                   fill="toself", mode="lines", line_shape="hv", fillcolor=ARM_FILL[arm],
+                                   line=dict(width=0), hoverinfo="skip", showlegend=False, **on_top))
+            traces.append(dict(type="scatter", x=t, y=100 * flip(s), mode="lines", line_shape="hv",
+                               line=dict(color=color, width=2.5), legendgroup=arm, showlegend=legend,
+                               name=f"{ARM_LABELS[arm]} (n = {curve.n}, events = {curve.events})" if counts_in_legend
+                               else ARM_LABELS[arm],
+                               hovertemplate="%{x:.1f} months: %{y:.1f}%<extra>" + ARM_LABELS[arm] + "</extra>", **on_top))
             cens = curve.table[curve.table["censored"] > 0]
             if len(cens):
-                fig.add_scatter(x=cens["time"], y=100 * flip(cens["survival"].to_numpy(float)), mode="markers",
-                                marker=dict(symbol="line-ns-open", size=9, color=color), showlegend=False,
-                                hovertemplate="censored at %{x:.1f} months<extra></extra>", row=1, col=col)
+                traces.append(dict(type="scatter", x=cens["time"].to_numpy(float),
+                                   y=100 * flip(cens["survival"].to_numpy(float)), mode="markers",
+                                   marker=dict(symbol="line-ns-open", size=9, color=color), showlegend=False,
+                                   hovertemplate="censored at %{x:.1f} months<extra></extra>", **on_top))
             if not missing(curve.median):
-                fig.add_scatter(x=[curve.median, curve.median], y=[0, 50], mode="lines",
-                                line=dict(color=color, dash="dot", width=1.5), showlegend=False,
-                                hovertemplate=f"median {curve.median:.1f} months<extra></extra>", row=1, col=col)
+                traces.append(dict(type="scatter", x=[curve.median, curve.median], y=[0, 50], mode="lines",
+                                   line=dict(color=color, dash="dot", width=1.5), showlegend=False,
+                                   hovertemplate=f"median {curve.median:.1f} months<extra></extra>", **on_top))
         # Number at risk at the ticks the axis shows (R: summary(survfit, times = ticks)$n.risk).
-        fig.add_scatter(x=list(ticks), y=[1 - j] * len(ticks), mode="text",
-                        text=[str(n) for n in curve.at_risk_at(ticks)], textfont=dict(color=color, size=font_size),
-                        showlegend=False, hoverinfo="skip", row=2, col=col)
+        traces.append(dict(type="scatter", x=list(ticks), y=[1 - j] * len(ticks), mode="text",
+                           text=[str(n) for n in curve.at_risk_at(ticks)], textfont=dict(color=color, size=font_size),
+                           showlegend=False, hoverinfo="skip", **below))
+    shapes = []
     if any(comparison.curves[a].n for a in ARMS):
-        fig.add_hline(y=50, line=dict(color="#999", dash="dot", width=1), row=1, col=col)
+        shapes.append(dict(type="line", xref=f"x{top} domain", yref=f"y{top}", x0=0, x1=1, y0=50, y1=50,
+                           line=dict(color="#999", dash="dot", width=1)))
     pad = 0.06 * ticks[-1]  # room for the first at-risk number left of 0 and the last one right of the end
-    fig.update_xaxes(row=1, col=col, tickvals=list(ticks), range=[-pad, ticks[-1] + pad], showticklabels=True)
-    fig.update_xaxes(row=2, col=col, tickvals=list(ticks), range=[-pad, ticks[-1] + pad], showticklabels=False,
-                     showgrid=False, zeroline=False)
-    fig.update_yaxes(row=1, col=col, range=[0, 103])
-    fig.update_yaxes(row=2, col=col, range=[-0.6, 1.6], showgrid=False, zeroline=False,
-                     tickvals=[1, 0] if col == 1 else [], ticktext=[ARM_LABELS[a] for a in ARMS] if col == 1 else [])
+    first = col == 1
+    axes = {
+        f"xaxis{top}": dict(tickvals=list(ticks), range=[-pad, ticks[-1] + pad], showticklabels=True),
+        f"xaxis{bottom}": dict(tickvals=list(ticks), range=[-pad, ticks[-1] + pad], showticklabels=False,
+                               showgrid=False, zeroline=False),
+        f"yaxis{top}": dict(range=[0, 103]),
+        f"yaxis{bottom}": dict(range=[-0.6, 1.6], showgrid=False, zeroline=False, tickvals=[1, 0] if first else [],
+                               ticktext=[ARM_LABELS[a] for a in ARMS] if first else []),
+    }
     lr = comparison.logrank
     hr = comparison.hazard
     lines = [f"log-rank: {lr.reason}" if lr.reason else f"log-rank {p_value(lr.p_value)}",
              f"HR: {hr.reason}" if missing(hr.hazard_ratio) else
              f"HR {hr.hazard_ratio:.2f} (95% CI {hr.ci[0]:.2f}–{hr.ci[1]:.2f}),<br>tacrolimus vs steroid alone"]
-    axis = "" if col == 1 else str(col)  # subplots are numbered row by row: row 1 of column c is axis c
-    fig.add_annotation(xref=f"x{axis} domain", yref=f"y{axis} domain", x=0.99, y=0.04, xanchor="right",
-                       yanchor="bottom", showarrow=False, align="right", text="<br>".join(lines),
-                       bgcolor="rgba(255,255,255,0.85)", font=dict(size=font_size))
+    notes = [dict(xref=f"x{top} domain", yref=f"y{top} domain", x=0.99, y=0.04, xanchor="right", yanchor="bottom",
+                  showarrow=False, align="right", text="<br>".join(lines), bgcolor="rgba(255,255,255,0.85)",
+                  font=dict(size=font_size))]
+    return traces, axes, shapes, notes
 
 
-def _km_figure(columns: int, titles: list[str] | None = None) -> go.Figure:
+@functools.lru_cache(maxsize=8)
+def _km_grid(columns: int, titles: tuple[str, ...] = ()) -> dict:
+    """The layout of `columns` Kaplan–Meier panels over their at-risk rows (axes, domains, panel
+    titles), made once per shape: make_subplots costs 7–13 ms a call."""
     return make_subplots(rows=2, cols=columns, shared_xaxes="columns", row_heights=[0.8, 0.2], vertical_spacing=0.1,
-                         horizontal_spacing=0.06, subplot_titles=(titles + [""] * columns) if titles else None)
+                         horizontal_spacing=0.06, subplot_titles=(list(titles) + [""] * columns) if titles else None
+                         ).layout.to_plotly_json()
+
+
+def _km_figure(panels: list[tuple[list[dict], dict, list[dict], list[dict]]], titles: tuple[str, ...], extra: dict,
+               title: str, height: int) -> go.Figure:
+    """The panels' traces, axes, shapes and annotations and the shared look, built as one figure:
+    added one by one the split figure took 105 ms; built at once, about 30."""
+    grid = _km_grid(len(panels), titles)
+    layout = _merge(grid, _layout_dict(title, height, [k for k in grid if k.startswith(("xaxis", "yaxis"))]))
+    for _, axes, _, _ in panels:
+        layout = _merge(layout, axes)
+    layout = _merge(layout, extra)
+    layout["shapes"] = [s for *_, shapes, _ in panels for s in shapes]
+    layout["annotations"] = list(grid.get("annotations", [])) + [n for *_, notes in panels for n in notes]
+    return go.Figure(data=[t for traces, *_ in panels for t in traces], layout=layout)
 
 
 def km(comparison: ArmComparison, title: str, y_title: str, *, show_ci: bool = True, cumulative: bool = False,
@@ -274,12 +320,9 @@ def km(comparison: ArmComparison, title: str, y_title: str, *, show_ci: bool = T
     past the last event (`survival.time_ticks`) unless `risk_times` sets the ticks. `cumulative`
     plots 1 − S (e.g. the share who have stopped steroids)."""
     ticks = tuple(risk_times) if risk_times else time_ticks(list(comparison.curves.values()))
-    fig = _km_figure(1)
-    _km_panel(fig, comparison, 1, ticks, show_ci=show_ci, cumulative=cumulative, legend=True)
-    fig.update_yaxes(row=1, col=1, title=y_title)
-    fig.update_yaxes(row=2, col=1, title=dict(text="At risk", font=dict(size=12)))
-    fig.update_xaxes(row=1, col=1, title=x_title)
-    return _layout(fig, title, height=560)
+    panel = _km_panel(comparison, 1, 1, ticks, show_ci=show_ci, cumulative=cumulative, legend=True)
+    return _km_figure([panel], (), {"yaxis": dict(title=dict(text=y_title)), "xaxis": dict(title=dict(text=x_title)),
+                                    "yaxis2": dict(title=dict(text="At risk", font=dict(size=12)))}, title, 560)
 
 
 def km_by_diagnosis(comparisons: dict[str, ArmComparison], title: str, y_title: str, *, show_ci: bool = True,
@@ -288,18 +331,15 @@ def km_by_diagnosis(comparisons: dict[str, ArmComparison], title: str, y_title: 
     censor marks, number at risk, log-rank p and hazard ratio."""
     names = list(comparisons)
     ticks = time_ticks([c for comp in comparisons.values() for c in comp.curves.values()])
-    fig = _km_figure(len(names), [DIAGNOSIS_LABELS.get(n, n) for n in names])
-    for col, name in enumerate(names, start=1):
-        _km_panel(fig, comparisons[name], col, ticks, show_ci=show_ci, cumulative=False, legend=col == 1,
-                  counts_in_legend=False, font_size=12)
-        fig.update_xaxes(row=1, col=col, title=x_title)
-    fig.update_yaxes(row=1, col=1, title=y_title)
-    fig.update_yaxes(row=2, col=1, title=dict(text="At risk", font=dict(size=12)))
-    fig = _layout(fig, title, height=600)
+    panels = [_km_panel(comparisons[name], col, len(names), ticks, show_ci=show_ci, cumulative=False,
+                        legend=col == 1, font_size=12) for col, name in enumerate(names, start=1)]
+    extra = {f"xaxis{col if col > 1 else ''}": dict(title=dict(text=x_title)) for col in range(1, len(names) + 1)}
+    extra["yaxis"] = dict(title=dict(text=y_title))
+    extra[f"yaxis{len(names) + 1}"] = dict(title=dict(text="At risk", font=dict(size=12)))
     # The legend goes under the figure: above it, it would sit on the panels' titles.
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
-                      margin=dict(l=70, r=30, t=80, b=110))
-    return fig
+    extra["legend"] = dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0)
+    extra["margin"] = dict(l=70, r=30, t=80, b=110)
+    return _km_figure(panels, tuple(DIAGNOSIS_LABELS.get(n, n) for n in names), extra, title, 600)
 
 
 FOREST_TICKS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
@@ -337,20 +377,23 @@ def forest(subgroups: pd.DataFrame, title: str = "Hazard ratio of relapse by sub
         if off.any():
             fig.add_scatter(x=[edge] * int(off.sum()), y=[labels[k] for k in np.flatnonzero(off)], mode="markers",
                             marker=dict(symbol=symbol, size=10, color="#333"), hoverinfo="skip", showlegend=False)
-    fig.add_vline(x=1, line=dict(color="#666", dash="dash"))
+    fig.update_layout(shapes=[dict(type="line", xref="x", yref="paper", x0=1, x1=1, y0=0, y1=1,
+                                   line=dict(color="#666", dash="dash"))])
     # The text columns to the right of the plot (placed in pixels from its right edge, so they do
     # not move with the figure's width), with their headers above the first row.
     columns = [("Tacrolimus<br>relapses/n", table[ARM_LABELS[ARM_TACROLIMUS]], 14),
                ("Steroid alone<br>relapses/n", table[ARM_LABELS[ARM_CONTROL]], 104),
                ("HR (95% CI)", table["HR (95% CI)"], 194)]
+    notes = []  # added at once: one add_annotation per cell took 2 ms each
     for header, values, shift in columns:
-        fig.add_annotation(xref="paper", yref="paper", x=1, xshift=shift, y=1.0, yanchor="bottom", xanchor="left",
-                           showarrow=False, text=f"<b>{header}</b>", font=dict(size=12), align="left")
+        notes.append(dict(xref="paper", yref="paper", x=1, xshift=shift, y=1.0, yanchor="bottom", xanchor="left",
+                          showarrow=False, text=f"<b>{header}</b>", font=dict(size=12), align="left"))
         for label, value in zip(labels, values):
             note = value.startswith("not estimable")
-            fig.add_annotation(xref="paper", yref="y", x=1, xshift=shift, y=label, xanchor="left", showarrow=False,
-                               align="left", text=value.replace(": ", ":<br>", 1) if note else value,
-                               font=dict(size=11 if note else 13, color="#555" if note else "#222"))
+            notes.append(dict(xref="paper", yref="y", x=1, xshift=shift, y=label, xanchor="left", showarrow=False,
+                              align="left", text=value.replace(": ", ":<br>", 1) if note else value,
+                              font=dict(size=11 if note else 13, color="#555" if note else "#222")))
+    fig.update_layout(annotations=notes)
     fig.update_xaxes(type="log", range=[np.log10(lo_edge) - 0.05, np.log10(hi_edge) + 0.05],
                      tickvals=list(FOREST_TICKS), ticktext=[f"{t:g}" for t in FOREST_TICKS],
                      title="Hazard ratio, tacrolimus vs steroid alone (log scale; < 1 favours tacrolimus)")
