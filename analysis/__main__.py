@@ -3,6 +3,7 @@
     python -m analysis validate [COHORT]
     python -m analysis report [COHORT] [--diagnosis ITP,AIHA] [--sex F] [--age-min N] [--age-max N] [--format json|markdown]
     python -m analysis endpoints [COHORT] [same filters] --out FILE.csv|FILE.parquet
+    python -m analysis slides [COHORT] [same filters] --out talk.pptx|talk.html
     python -m analysis synth --patients N --seed S --out DIR
 """
 
@@ -77,6 +78,28 @@ def _endpoints(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slides(args: argparse.Namespace) -> int:
+    from .slides import NoRenderer, deck, to_html, to_pptx
+
+    filters = _filters(args)
+    out = Path(args.out)
+    if out.suffix.lower() not in (".pptx", ".html"):
+        print(f"--out must end in .pptx or .html (got {out.name}).", file=sys.stderr)
+        return 2
+    cohort = _load(args)
+    if cohort is None:
+        return 1
+    d = deck(cohort, filters)
+    try:
+        data = to_pptx(d) if out.suffix.lower() == ".pptx" else to_html(d).encode("utf-8")
+    except NoRenderer as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    out.write_bytes(data)
+    print(f"Wrote {len(d.slides) + 1} slides ({filters.describe()}) to {out}.")
+    return 0
+
+
 def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("cohort", nargs="?", default=str(DEFAULT_COHORT), help="cohort folder or file (default: the shipped cohort)")
     for f in fields(Filters):
@@ -113,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     _add_filters(e)
     e.add_argument("--out", required=True)
     e.set_defaults(func=_endpoints)
+
+    sl = sub.add_parser("slides", help="write the filtered analysis as a slide deck (.pptx or offline .html)")
+    _add_filters(sl)
+    sl.add_argument("--out", required=True)
+    sl.set_defaults(func=_slides)
 
     s = sub.add_parser("synth", help="write a synthetic cohort calibrated to the published abstract")
     s.add_argument("--patients", type=int, default=synth.DEFAULT_PATIENTS)

@@ -96,6 +96,16 @@ def difference(c) -> str:
     return f"{100 * c.difference:+.1f} points ({100 * lo:+.1f} to {100 * hi:+.1f})"
 
 
+def rate_comparison(name: str, c) -> str:
+    """A `Comparison` as one sentence of a talk: "CRR 53.5% vs 39.1%, difference +14.4 points
+    (95% CI +3.4 to +24.9), p = 0.014", or the reason it cannot be compared."""
+    if missing(c.difference):
+        return f"{name}: {c.reason or 'not computable'}"
+    lo, hi = c.difference_ci
+    return (f"{name} {percent(c.a.rate)} vs {percent(c.b.rate)}, difference {100 * c.difference:+.1f} points "
+            f"(95% CI {100 * lo:+.1f} to {100 * hi:+.1f}), {p_value(c.p_value)}")
+
+
 def odds_ratio(c) -> str:
     """The odds ratio of a `Comparison` with its 95% CI ("2.10 (1.20–3.70)"), a dash when missing."""
     if c.odds_ratio == float("inf"):

@@ -68,8 +68,16 @@ def for_projector(fig: go.Figure) -> go.Figure:
     fig.update_layout(font=dict(size=PROJECTOR_FONT, color="#111111"),
                       title_font=dict(size=24, color="#111111"), legend_font=dict(size=PROJECTOR_FONT))
     fig.for_each_xaxis(lambda a: a.update(tickfont_size=PROJECTOR_FONT, title_font_size=20, tickfont_color="#111111"))
+    # A log axis with many labelled ticks (the forest's) keeps every other one at the larger size.
+    fig.for_each_xaxis(lambda a: a.update(tickvals=a.tickvals[::2], ticktext=a.ticktext[::2])
+                       if a.type == "log" and a.tickvals is not None and len(a.tickvals) > 6 else None)
     fig.for_each_yaxis(lambda a: a.update(tickfont_size=PROJECTOR_FONT, title_font_size=20, tickfont_color="#111111"))
     fig.for_each_annotation(lambda a: a.update(font_size=bigger(a.font.size), font_color=a.font.color or "#111111"))
+    beside = [a for a in fig.layout.annotations if a.xref == "paper" and (a.x or 0) >= 1]
+    for a in beside:  # text columns beside the plot (the forest's): spread for the larger text
+        a.xshift = 1.4 * (a.xshift or 0)
+    if beside:  # room for the last column's text (at 18 px, "0.30 (0.19–0.49)" is about 150 px)
+        fig.update_layout(margin_r=max(a.xshift for a in beside) + 165)
     for trace in fig.data:
         if getattr(trace, "line", None) is not None and trace.line.width:
             trace.line.width = 1.6 * trace.line.width
@@ -103,21 +111,8 @@ def for_phone(fig: go.Figure) -> go.Figure:
         if a.ticktext is not None:
             a.ticktext = [ARM_SHORT.get(t, t) for t in a.ticktext]
 
-    extra_lines = 0
-
-    def category_axis(a):
-        # Bar groups: the name wrapped, each arm's count on a line of its own, upright.
-        nonlocal extra_lines
-        if a.ticktext is not None and any("<br>" in t for t in a.ticktext):
-            texts = []
-            for t in a.ticktext:
-                name, *counts = t.split("<br>")
-                texts.append("<br>".join(textwrap.wrap(name, 12) + " · ".join(counts).split(" · ")))
-            a.ticktext, a.tickangle, a.tickfont.size = texts, 0, 11
-            extra_lines = max(t.count("<br>") for t in texts) - 1
-
     fig.for_each_xaxis(axis)
-    fig.for_each_xaxis(category_axis)
+    extra_lines = wrap_categories(fig, font_size=11)
     fig.for_each_yaxis(axis)
     for a in fig.layout.annotations:  # p-values over bar groups
         if a.yref in (None, "y") and a.xref in (None, "x"):
@@ -135,6 +130,28 @@ def for_phone(fig: go.Figure) -> go.Figure:
             trace.y = list(trace.y)[: len(trace.x)]
     fig.update_layout(margin_l=min(fig.layout.margin.l or 70, 50), legend_font_size=12)
     return fig
+
+
+def wrap_categories(fig: go.Figure, width: int = 12, font_size: int | None = None) -> int:
+    """Bar groups' names wrapped at `width` characters and each arm's count on a line of its own,
+    upright, for a narrow figure (rotated names ran into the provenance). Returns how many lines
+    the names gained. Changes `fig`."""
+    gained = 0
+
+    def wrap(a):
+        nonlocal gained
+        if a.ticktext is not None and any("<br>" in t for t in a.ticktext):
+            texts = []
+            for t in a.ticktext:
+                name, *counts = t.split("<br>")
+                texts.append("<br>".join(textwrap.wrap(name, width) + " · ".join(counts).split(" · ")))
+            a.ticktext, a.tickangle = texts, 0
+            if font_size:
+                a.tickfont.size = font_size
+            gained = max(gained, max(t.count("<br>") for t in texts) - 1)
+
+    fig.for_each_xaxis(wrap)
+    return gained
 
 
 def plain(text: str) -> str:
@@ -396,11 +413,11 @@ def forest(subgroups: pd.DataFrame, title: str = "Hazard ratio of relapse by sub
     fig.update_layout(annotations=notes)
     fig.update_xaxes(type="log", range=[np.log10(lo_edge) - 0.05, np.log10(hi_edge) + 0.05],
                      tickvals=list(FOREST_TICKS), ticktext=[f"{t:g}" for t in FOREST_TICKS],
-                     title="Hazard ratio, tacrolimus vs steroid alone (log scale; < 1 favours tacrolimus)")
+                     title="Hazard ratio, tacrolimus vs steroid alone<br>(log scale; < 1 favours tacrolimus)")
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], title="",
                      tickvals=labels, ticktext=[f"<b>{v}</b>" if v == "All patients" else v for v in labels])
     fig = _layout(fig, title, height=170 + 38 * len(labels))
-    fig.update_layout(margin=dict(l=70, r=420, t=90, b=60), showlegend=False)
+    fig.update_layout(margin=dict(l=70, r=420, t=90, b=80), showlegend=False)
     return fig
 
 

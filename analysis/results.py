@@ -21,7 +21,7 @@ from .proportions import Comparison
 from .relapse import relapse_rate, rfs, rfs_subgroups
 from .response import ResponseResult, best_response
 from .safety import SafetyResult, safety
-from .schema import DIAGNOSES
+from .schema import ARM_LABELS, ARMS, DIAGNOSES, by_arm
 from .steroids import SteroidResult, course_sample, daily_dose_by_arm, steroids, trough_points
 from .survival import ArmComparison
 
@@ -93,6 +93,34 @@ class Results:
     def safety(self) -> SafetyResult:
         """Adverse events by arm and by term; drug expenses at 18 months."""
         return safety(self.patients, self._adverse_events)
+
+
+def not_comparable(cohort: Cohort, filters: Filters, results: Results) -> str:
+    """Why the arms cannot be compared under these filters, as a sentence; "" when they can. The
+    page, the slides and the report say the same."""
+    if filters.nothing_selected:
+        return "No diagnosis or no sex is selected, so no patients are shown. Choose at least one of each."
+    absent = [ARM_LABELS[a] for a, rows in zip(ARMS, by_arm(cohort.endpoints)) if rows.empty]
+    if absent:
+        return (f"This cohort has no patients in the {' or the '.join(absent)} arm, so the arms cannot be compared "
+                "whatever the filters. Check the arm column of the patients table (tacrolimus or control).")
+    n = dict(zip(ARMS, (len(rows) for rows in by_arm(results.patients))))
+    empty = [ARM_LABELS[a] for a, k in n.items() if k == 0]
+    if empty:
+        where = "either arm" if len(empty) == 2 else f"the {empty[0]} arm"
+        return (f"The current filters leave no patients in {where}, so the arms cannot be compared. Widen the "
+                f"filters (n: tacrolimus {n[ARMS[0]]}, control {n[ARMS[1]]}).")
+    return ""
+
+
+def no_responders(results: Results) -> str:
+    """Why relapse cannot be compared (an arm without responders), as a sentence; "" otherwise."""
+    none = [ARM_LABELS[a] for a in ARMS if results.rfs.curves[a].n == 0]
+    if not none:
+        return ""
+    where = "either arm" if len(none) == 2 else f"the {none[0]} arm"
+    return (f"No patient in {where} responded under the current filters, so relapse-free survival cannot be "
+            "compared. Widen the filters.")
 
 
 def compute(cohort: Cohort, filters: Filters = Filters()) -> Results:

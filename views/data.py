@@ -6,6 +6,7 @@ import json
 
 import streamlit as st
 
+from analysis import slides
 from analysis.cohort import DEFAULT_COHORT
 from analysis.report import build, endpoints_csv, endpoints_table, markdown
 from analysis.template import data_dictionary, template_workbook
@@ -65,6 +66,23 @@ download("Report (JSON)", "report.json", "application/json",
          lambda: json.dumps(build(c, ctx.filters, ctx.results), indent=2, ensure_ascii=False).encode(), cols[1])
 download("Report (Markdown)", "report.md", "text/markdown",
          lambda: markdown(build(c, ctx.filters, ctx.results)).encode(), cols[2])
+
+st.subheader("Slides for a talk")
+st.caption("The analysis for the current filters as a 16:9 deck: title, patients (Table 1 as an editable table), "
+           "response, relapse-free survival and subgroups, steroids, safety, cost and methods, with the provenance "
+           "on every slide and the exact numbers in the speaker notes. The HTML deck is one offline file: open it in "
+           "a browser, move with the arrow keys, print it one slide a page.")
+cols = st.columns(2)
+if slides.renderer() is None:
+    cols[0].button("Slides (PowerPoint)", disabled=True, width="stretch",
+                   help="The PowerPoint deck's figures are drawn by a browser, and none is installed on this server "
+                        "(apt-get install chromium). The HTML deck works without one.")
+else:
+    download("Slides (PowerPoint)", "talk.pptx",
+             "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+             lambda: slides.to_pptx(slides.deck(c, ctx.filters, ctx.results)), cols[0])
+download("Slides (HTML, offline)", "talk.html", "text/html",
+         lambda: slides.to_html(slides.deck(c, ctx.filters, ctx.results)).encode("utf-8"), cols[1])
 
 with st.expander("Deployment settings in effect (for IT)"):
     st.caption("Read from this server as it runs. The README says what each protects and how to change it.")

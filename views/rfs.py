@@ -10,7 +10,7 @@ from views.parts.cohort import context
 ctx = context()
 st.title("Relapse-free survival")
 show.abbreviations("RFS", "HR", "CI")
-if show.enough_patients(ctx) and show.enough_responders(ctx.results.rfs):
+if show.enough_patients(ctx) and show.enough_responders(ctx):
     r = ctx.results
     c1, c2 = st.columns(2)
     show_ci = c1.toggle("95% confidence bands", value=True, key="rfs_ci", bind="query-params")

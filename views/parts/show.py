@@ -9,6 +9,7 @@ import streamlit as st
 
 from analysis import __version__
 from analysis.plots import export_config, for_phone, for_projector, stamp
+from analysis.results import no_responders, not_comparable
 from analysis.schema import ABBREVIATIONS, ARM_LABELS, ARMS, by_arm
 
 SMALL_ARM = 5  # fewer patients than this in an arm: the estimates get a warning
@@ -32,39 +33,25 @@ def problems_table(report) -> None:
 
 
 def enough_patients(ctx) -> bool:
-    """Say so, in a sentence, when the filters select nobody or leave an arm empty or tiny.
-    False when there is nothing to compare."""
-    if ctx.filters.nothing_selected:
-        st.warning("No diagnosis or no sex is selected, so no patients are shown. Choose at least one of each.")
+    """Say so, in a sentence, when the filters select nobody or leave an arm empty (False), or an
+    arm tiny (True, with a note)."""
+    problem = not_comparable(ctx.cohort, ctx.filters, ctx.results)
+    if problem:
+        st.warning(problem)
         return False
-    n = dict(zip(ARMS, (len(rows) for rows in by_arm(ctx.results.patients))))
-    in_cohort = dict(zip(ARMS, (len(rows) for rows in by_arm(ctx.cohort.endpoints))))
-    absent = [ARM_LABELS[a] for a, k in in_cohort.items() if k == 0]
-    if absent:
-        st.warning(f"This cohort has no patients in the {' or the '.join(absent)} arm, so the arms cannot be compared "
-                   "whatever the filters. Check the arm column of the patients table (tacrolimus or control).")
-        return False
-    empty = [ARM_LABELS[a] for a, k in n.items() if k == 0]
-    if empty:
-        where = "either arm" if len(empty) == 2 else f"the {empty[0]} arm"
-        st.warning(f"The current filters leave no patients in {where}, so the arms cannot be compared. Widen the "
-                   f"filters (n: tacrolimus {n[ARMS[0]]}, control {n[ARMS[1]]}).")
-        return False
-    small = [f"{ARM_LABELS[a]} ({k})" for a, k in n.items() if k < SMALL_ARM]
+    small = [f"{ARM_LABELS[a]} ({len(rows)})" for a, rows in zip(ARMS, by_arm(ctx.results.patients))
+             if len(rows) < SMALL_ARM]
     if small:
         st.info(f"Few patients in {', '.join(small)}: estimates below are very uncertain.")
     return True
 
 
-def enough_responders(rfs) -> bool:
+def enough_responders(ctx) -> bool:
     """Relapse is followed among responders only: say so when an arm has none."""
-    none = [ARM_LABELS[a] for a in ARMS if rfs.curves[a].n == 0]
-    if none:
-        where = "either arm" if len(none) == 2 else f"the {none[0]} arm"
-        st.warning(f"No patient in {where} responded under the current filters, so relapse-free survival cannot be "
-                   "compared. Widen the filters.")
-        return False
-    return True
+    problem = no_responders(ctx.results)
+    if problem:
+        st.warning(problem)
+    return not problem
 
 
 def on_a_phone() -> bool:
