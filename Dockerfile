@@ -11,6 +11,20 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     COHORT_PATH=
 
+# Chromium's headless shell draws the slide deck's figures (plotly's static export, kaleido); it
+# needs none of the desktop browser's GTK and X libraries. Without it the PowerPoint deck is
+# refused with a sentence and the HTML deck still works. Versions are Debian bookworm's current
+# security releases, not pinned: a pinned Chromium would stop building at its next security update.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium-headless-shell fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+# kaleido finds the browser here; it writes its profile and caches under /tmp (the root file
+# system is read-only at run time).
+ENV BROWSER_PATH=/usr/bin/chromium-headless-shell \
+    XDG_CONFIG_HOME=/tmp/.config \
+    XDG_CACHE_HOME=/tmp/.cache
+
 WORKDIR /app
 COPY requirements.txt .
 RUN python3 -m venv /opt/venv \

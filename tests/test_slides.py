@@ -165,3 +165,22 @@ def test_the_data_page_serves_both_decks_for_its_filters(tmp_path):
     pictures = [sh for s in prs.slides for sh in s.shapes if sh.shape_type == 13]
     # 2 response, RFS, forest, 2 steroid taper, discontinuation, safety, cost: drawn figures, not blanks
     assert len(pictures) == 9 and all(len(p.image.blob) > 20_000 for p in pictures)
+
+
+def test_without_a_browser_the_powerpoint_deck_says_why_and_the_html_deck_works(shipped, monkeypatch, capsys):
+    from streamlit.testing.v1 import AppTest
+
+    from analysis import slides
+    from analysis.__main__ import main
+    from views import view
+
+    monkeypatch.setattr(slides, "renderer", lambda: None)
+    with pytest.raises(slides.NoRenderer, match="none is installed on this server"):
+        slides.to_pptx(slides.deck(shipped, Filters()))
+    assert main(["slides", "--out", "/tmp/never-written.pptx"]) == 1
+    assert "The HTML deck works without one" in capsys.readouterr().err
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
+    at.switch_page(str(view("data").path)).run()
+    button = next(b for b in at.button if b.label == "Slides (PowerPoint)")
+    assert button.disabled and "none is installed on this server" in button.help
+    assert len(slides.to_html(slides.deck(shipped, Filters()))) > 1_000_000

@@ -158,3 +158,36 @@ def test_overview_renders_in_chromium(container):
         shots.mkdir(parents=True, exist_ok=True)
         pg.screenshot(path=str(shots / "container-overview.png"), full_page=True)
         b.close()
+
+
+def test_the_slide_deck_is_drawn_in_the_read_only_container(image, container):
+    """The PowerPoint deck's figures are drawn by the image's own Chromium, as the non-root user, on
+    a read-only root file system; the layer that installs it is measured for the README."""
+    import io
+
+    from pptx import Presentation
+
+    from testkit.st_client import Session
+
+    _, url = container
+
+    async def fetch():
+        tab = await Session.open(url)
+        try:
+            await tab.run()
+            run = await tab.run(page="data")
+            return tab.get(run.links["Slides (PowerPoint)"])
+        finally:
+            await tab.close()
+
+    status, body, _ = asyncio.run(fetch())
+    assert status == 200, body[:300]
+    pictures = [sh for s in Presentation(io.BytesIO(body)).slides for sh in s.shapes if sh.shape_type == 13]
+    assert len(pictures) == 9 and all(len(p.image.blob) > 20_000 for p in pictures)
+    history = sh("podman", "history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}", image).stdout
+    layer = next((line for line in history.splitlines() if "install" in line and "chromium" in line), "")
+    assert layer, history[:2000]
+    size = sh("podman", "image", "inspect", "--format", "{{.Size}}", image).stdout.strip()
+    out = ROOT / "artifacts" / "container-image.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"image {int(size) / 1e6:.0f} MB; Chromium layer {layer.split(chr(9))[0]}\n")
