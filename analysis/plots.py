@@ -192,8 +192,9 @@ def _rate_bars(fig: go.Figure, categories: list[str], per_arm: dict[str, list], 
     ticks = [f"{c}<br>" + " · ".join(f"<span style='color:{ARM_TEXT_COLORS[a]}'>{per_arm[a][i][3]}/{per_arm[a][i][4]}</span>"
                                       for a in ARMS) for i, c in enumerate(categories)]
     fig.update_xaxes(tickvals=categories, ticktext=ticks)
-    for c, text in zip(categories, p_texts):
-        fig.add_annotation(x=c, y=105, text=text, showarrow=False, font=dict(size=13))
+    for c, text in zip(categories, p_texts):  # a reason instead of a p-value is wrapped to its group's width
+        fig.add_annotation(x=c, y=105, text="<br>".join(textwrap.wrap(text, 18)), showarrow=False, font=dict(size=13),
+                           yanchor="bottom" if len(text) > 18 else "middle")
     fig.update_yaxes(title="Patients (%)", range=[0, 112])
     fig.update_layout(barmode="group")
     return fig
