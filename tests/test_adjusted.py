@@ -1,0 +1,79 @@
+"""The adjusted comparison's parts on their own: covariates, the propensity model's refusals,
+IPTW (ATE, ATT, truncation, effective sample size), balance, weighted rates, E-values. R checks
+the estimates in tests/test_r_oracle.py."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.adjusted import ATT, balance, covariates, e_value, iptw, propensity, varying, weighted_rates
+from analysis.filters import Filters
+
+
+def test_missing_baselines_enter_with_an_indicator_and_aliased_columns_go(shipped):
+    x = covariates(shipped.endpoints)
+    assert not x.isna().any().any()
+    aiha = shipped.endpoints["diagnosis"] == "AIHA"
+    assert (x.loc[aiha, "baseline_plt_missing"] == 1).all()
+    used = varying(x)
+    # "platelets not measured" is the AIHA indicator in the shipped cohort: only one of them stays.
+    assert not {"diagnosis_AIHA", "baseline_plt_missing"} <= set(used)
+
+
+def test_weighting_balances_the_shipped_cohort(shipped):
+    p = shipped.endpoints
+    model = propensity(p)
+    assert not model.reason and model.scores.between(0, 1).all()
+    w = iptw(model.scores, p["arm"] == "tacrolimus")
+    table = balance(p, w.weights).set_index("covariate").loc[list(model.used)]
+    assert (table["smd_after"].abs() < 0.1).all(), table
+    assert table["smd_after"].abs().sum() < table["smd_before"].abs().sum()
+    n = (p["arm"] == "tacrolimus").sum()
+    assert 0.5 * n < w.effective_n["tacrolimus"] <= n
+
+
+def test_att_weights_and_truncation():
+    scores = pd.Series([0.2, 0.4, 0.6, 0.3, 0.5, 0.9])
+    treated = pd.Series([True, True, True, False, False, False])
+    att = iptw(scores, treated, estimand=ATT)
+    assert (att.weights[treated] == 1).all()
+    assert att.weights[~treated].sum() == pytest.approx(3.0)  # controls weighted to their number
+    odds = scores[~treated] / (1 - scores[~treated])
+    assert np.allclose(att.weights[~treated], 3 * odds / odds.sum())
+    cut = iptw(scores, treated, truncate=True)
+    lo, hi = cut.truncated
+    assert cut.weights.min() >= lo - 1e-12 and cut.weights.max() <= hi + 1e-12
+    with pytest.raises(ValueError, match="ATE or ATT"):
+        iptw(scores, treated, estimand="ATC")
+
+
+def test_a_selection_with_one_arm_gets_a_reason(shipped):
+    one_arm = shipped.endpoints[shipped.endpoints["arm"] == "control"]
+    model = propensity(one_arm)
+    assert model.reason and model.scores.isna().all()
+    tiny = Filters(diagnosis=("ES",), sex=("M",)).apply(shipped.endpoints)  # 3 vs 1 patients
+    assert propensity(tiny).reason  # separated or too few: a sentence, not a number
+
+
+def test_weighted_rates_without_weights_are_the_crude_rates():
+    y = pd.Series([1, 1, 0, 1, 0, 0, 0, 1.0])
+    t = pd.Series([True, True, True, True, False, False, False, False])
+    r = weighted_rates(y, t, pd.Series(np.ones(8)))
+    assert (r.rate_a, r.rate_b) == (0.75, 0.25)
+    assert r.difference == pytest.approx(0.5) and r.odds_ratio == pytest.approx(9.0)
+    assert r.difference_ci[0] < 0.5 < r.difference_ci[1]
+
+
+def test_e_values_as_vanderweele_and_ding_give_them():
+    # Their worked example: RR 3.9 (CI 1.8–8.7) gives E-values 7.26 and 3.00.
+    point, limit = e_value(3.9, 1.8, common=False)
+    assert (round(point, 2), round(limit, 2)) == (7.26, 3.00)
+    assert e_value(0.8, 1.1, common=False)[1] == 1.0  # the interval holds 1
+    hr = e_value(0.3, 0.5, ratio="HR")[0]  # common outcome: HR → RR by the square-root rule
+    rr = (1 - 0.5 ** math.sqrt(0.3)) / (1 - 0.5 ** math.sqrt(1 / 0.3))
+    assert hr == pytest.approx(1 / rr + math.sqrt(1 / rr * (1 / rr - 1)))
+    assert all(math.isnan(v) for v in e_value(float("nan")))
