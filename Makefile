@@ -35,6 +35,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/page_times.py
 	$(BIN)/python bench/slides.py
+	$(BIN)/python bench/adjusted.py
 	$(BIN)/python bench/upload.py --hostile
 	$(BIN)/python bench/synth_memory.py
 	$(BIN)/python bench/load.py --sessions 10 --seconds 60 --browser

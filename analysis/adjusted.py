@@ -323,3 +323,97 @@ def multivariable_cox(patients: pd.DataFrame, duration: str, event: str) -> Adju
                                      "tacrolimus": (patients["arm"] == ARM_TACROLIMUS).astype(float)}),
                        x[used]], axis=1).dropna()
     return _cox(frame, "t", "e", None, False, MULTIVARIABLE_COX)
+
+
+def weighted_km(durations: pd.Series, events: pd.Series, weights: pd.Series) -> pd.DataFrame:
+    """Kaplan–Meier estimate with weights (lifelines; R: `survfit(…, weights = w)`): time and
+    survival, one row per distinct time from 0."""
+    from lifelines import KaplanMeierFitter
+
+    frame = pd.DataFrame({"d": pd.to_numeric(durations, errors="coerce"), "e": np.asarray(events, bool),
+                          "w": np.asarray(weights, float)}, index=durations.index).dropna()
+    if frame.empty:
+        return pd.DataFrame({"time": [], "survival": []})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # non-integer weights are what IPTW gives
+        kmf = KaplanMeierFitter().fit(frame["d"], frame["e"], weights=frame["w"])
+    sf = kmf.survival_function_.iloc[:, 0]
+    return pd.DataFrame({"time": sf.index.to_numpy(float), "survival": sf.to_numpy(float)})
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    """The adjusted comparison of one selection: the propensity model, the weights, balance,
+    weighted response rates, IPTW and multivariable Cox for relapse-free survival and steroid
+    discontinuation, weighted RFS curves per arm and E-values. `reason` says why there is none."""
+
+    model: Propensity
+    weights: Weights | None
+    balance: pd.DataFrame
+    orr: WeightedRates | None
+    crr: WeightedRates | None
+    rfs: AdjustedHazard | None
+    rfs_multivariable: AdjustedHazard | None
+    steroid_stop: AdjustedHazard | None
+    steroid_stop_multivariable: AdjustedHazard | None
+    rfs_curves: dict
+    e_values: dict
+    estimand: str = ATE
+    reason: str = ""
+
+
+def adjusted(patients: pd.DataFrame, estimand: str = ATE, truncate: bool = False) -> Adjusted:
+    """Every adjusted number for a selection of patients (see the module's description)."""
+    model = propensity(patients)
+    if model.reason:
+        return Adjusted(model, None, pd.DataFrame(), None, None, None, None, None, None, {}, {}, estimand, model.reason)
+    treated = patients["arm"] == ARM_TACROLIMUS
+    w = iptw(model.scores, treated, estimand, truncate)
+    known = patients["responded"].notna()
+    responded = patients.loc[known, "responded"].astype(float)
+    complete = patients.loc[known, "complete_response"].astype(float)
+    orr = weighted_rates(responded, treated[known], w.weights[known])
+    crr = weighted_rates(complete, treated[known], w.weights[known])
+    responders = patients[patients["responded"].astype("boolean").fillna(False).astype(bool)]
+    responders = responders.assign(relapsed=responders["relapsed"].astype("boolean").fillna(False).astype(bool))
+    rfs = weighted_cox(responders, "rfs_months", "relapsed", w.weights)
+    rfs_mv = multivariable_cox(responders, "rfs_months", "relapsed")
+    stoppable = patients[patients["steroid_stopped"].notna()]
+    stop = weighted_cox(stoppable, "steroid_stop_months", "steroid_stopped", w.weights)
+    stop_mv = multivariable_cox(stoppable, "steroid_stop_months", "steroid_stopped")
+    curves = {arm: weighted_km(rows["rfs_months"], rows["relapsed"], w.weights.reindex(rows.index))
+              for arm, rows in responders.dropna(subset=["rfs_months"]).groupby("arm")}
+    closest = lambda est, ci: ci[1] if est < 1 else ci[0]  # noqa: E731  the limit nearer to 1
+    e = {}
+    for name, h in (("rfs", rfs), ("steroid_stop", stop)):
+        if not h.reason:
+            e[name] = e_value(h.hazard_ratio, closest(h.hazard_ratio, h.ci), ratio="HR")
+    for name, r in (("orr", orr), ("crr", crr)):
+        if not r.reason and math.isfinite(r.odds_ratio):
+            e[name] = e_value(r.odds_ratio, closest(r.odds_ratio, r.odds_ratio_ci), ratio="OR")
+    return Adjusted(model, w, balance(patients, w.weights), orr, crr, rfs, rfs_mv, stop, stop_mv, curves, e, estimand)
+
+
+def estimate_rows(orr, crr, rfs, steroid_stop, a: Adjusted) -> list[dict]:
+    """The rows of the crude-vs-adjusted figure: for response the odds ratio (crude from the 2 × 2
+    table, IPTW-weighted), for relapse and steroid discontinuation the hazard ratio (crude Cox,
+    IPTW-weighted Cox, multivariable Cox). `orr`, `crr`: crude `Comparison`s; `rfs`,
+    `steroid_stop`: crude `ArmComparison`s."""
+    rows = []
+    for name, crude, weighted in (("ORR", orr, a.orr), ("CRR", crr, a.crr)):
+        rows.append(dict(endpoint=name, method="crude", estimate=crude.odds_ratio, low=crude.odds_ratio_ci[0],
+                         high=crude.odds_ratio_ci[1], reason=crude.odds_ratio_reason or crude.reason))
+        rows.append(dict(endpoint=name, method="IPTW", estimate=weighted.odds_ratio if weighted else NAN,
+                         low=weighted.odds_ratio_ci[0] if weighted else NAN,
+                         high=weighted.odds_ratio_ci[1] if weighted else NAN,
+                         reason=(weighted.reason if weighted else a.reason)))
+    for name, crude, weighted, mv in (("Relapse (RFS)", rfs, a.rfs, a.rfs_multivariable),
+                                      ("Steroid stop", steroid_stop, a.steroid_stop, a.steroid_stop_multivariable)):
+        h = crude.hazard
+        rows.append(dict(endpoint=name, method="crude", estimate=h.hazard_ratio, low=h.ci[0], high=h.ci[1],
+                         reason=h.reason))
+        for method, est in (("IPTW", weighted), ("multivariable", mv)):
+            rows.append(dict(endpoint=name, method=method, estimate=est.hazard_ratio if est else NAN,
+                             low=est.ci[0] if est else NAN, high=est.ci[1] if est else NAN,
+                             reason=(est.reason if est else a.reason)))
+    return rows

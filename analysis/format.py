@@ -207,6 +207,17 @@ def subgroup_table(subgroups: pd.DataFrame) -> pd.DataFrame:
                                   columns=["Subgroup", *ARM_LABELS.values(), "HR (95% CI)", "p"])
 
 
+def e_value_sentence(what: str, estimate: str, values: tuple[float, float]) -> str:
+    """What an E-value means, in a sentence a clinician can read aloud."""
+    point, limit = values
+    if missing(point):
+        return f"{what}: no E-value (no estimate)."
+    bound = ("its confidence interval already includes 1" if limit == 1.0 else
+             f"to move its 95% CI to include 1, a risk ratio of {limit:.2f} each")
+    return (f"{what} ({estimate}): an unmeasured confounder would need a risk ratio of {point:.2f} with both "
+            f"tacrolimus and the outcome, beyond the measured covariates, to explain it away; {bound}.")
+
+
 def table1_display(t: pd.DataFrame) -> pd.DataFrame:
     """Table 1 (`baseline.table1`) as text for a page or a slide: p with 3 decimals (< 0.001), SMD
     with 2, blanks where a row has none."""

@@ -499,3 +499,91 @@ def export_config(view: str, filters_text: str, fmt: str = "png") -> dict:
         safe = safe.replace("__", "_")
     return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "scale": 2, "filename": safe[:120]},
             "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+
+def love_plot(balance: pd.DataFrame, title: str = "Covariate balance before and after weighting") -> go.Figure:
+    """Absolute standardised mean difference of each covariate before (open circle) and after
+    (filled) weighting, with the usual 0.1 threshold."""
+    df = balance.dropna(subset=["smd_before"]).iloc[::-1]
+    fig = go.Figure()
+    fig.add_scatter(x=df["smd_before"].abs(), y=df["label"], mode="markers", name="before weighting",
+                    marker=dict(symbol="circle-open", size=11, color="#666666", line=dict(width=2)))
+    fig.add_scatter(x=df["smd_after"].abs(), y=df["label"], mode="markers", name="after weighting (IPTW)",
+                    marker=dict(symbol="circle", size=11, color=ARM_COLORS[ARM_TACROLIMUS]))
+    top = max(0.25, float(df[["smd_before", "smd_after"]].abs().max().max()) * 1.1) if len(df) else 0.25
+    fig.update_layout(shapes=[dict(type="line", xref="x", yref="paper", x0=0.1, x1=0.1, y0=0, y1=1,
+                                   line=dict(color="#999", dash="dash"))])
+    fig.update_xaxes(title="|SMD| (dashed line: 0.1)", range=[0, top])
+    fig.update_yaxes(title="")
+    fig = _layout(fig, title, height=140 + 34 * len(df))
+    fig.update_layout(margin_l=230)
+    return fig
+
+
+def overlap(scores: pd.Series, treated: pd.Series, title: str = "Propensity score by arm") -> go.Figure:
+    """Mirrored histograms of the propensity score: tacrolimus above the axis, control below.
+    Where one arm has patients and the other none, there is no overlap to compare within."""
+    bins = np.linspace(0, 1, 26)
+    fig = go.Figure()
+    for arm, sign in ((ARM_TACROLIMUS, 1), (ARM_CONTROL, -1)):
+        mask = np.asarray(treated, bool) if arm == ARM_TACROLIMUS else ~np.asarray(treated, bool)
+        counts, _ = np.histogram(np.asarray(scores, float)[mask], bins=bins)
+        fig.add_bar(x=(bins[:-1] + bins[1:]) / 2, y=sign * counts, width=0.038, name=ARM_LABELS[arm],
+                    marker_color=ARM_COLORS[arm], customdata=counts,
+                    hovertemplate="score %{x:.2f}: %{customdata} patients<extra>" + ARM_LABELS[arm] + "</extra>")
+    top = max(1, int(np.abs([v for t in fig.data for v in t.y]).max()))
+    ticks = [v for v in np.linspace(-top, top, 5)]
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title="Propensity score (probability of tacrolimus given the covariates)", range=[0, 1])
+    fig.update_yaxes(title="Patients (control below)", tickvals=ticks, ticktext=[f"{abs(v):.0f}" for v in ticks])
+    return _layout(fig, title)
+
+
+def adjusted_estimates(rows: list[dict], title: str = "Crude and adjusted estimates, tacrolimus vs steroid alone") -> go.Figure:
+    """A small forest plot: per endpoint the crude, IPTW and multivariable estimate (odds ratio or
+    hazard ratio, log scale) with its 95% CI; rows without an estimate carry their reason.
+    `rows`: endpoint, method, estimate, low, high, reason."""
+    df = pd.DataFrame(rows)
+    labels = [f"{e} — {m}" for e, m in zip(df["endpoint"], df["method"])]
+    ok = df["estimate"].notna() & np.isfinite(df["estimate"].astype(float))
+    fig = go.Figure()
+    colors = {"crude": "#666666", "IPTW": ARM_COLORS[ARM_TACROLIMUS], "multivariable": "#009E73"}
+    for method, color in colors.items():
+        sel = ok & (df["method"] == method)
+        if sel.any():
+            fig.add_scatter(x=df.loc[sel, "estimate"], y=[labels[i] for i in df.index[sel]], mode="markers", name=method,
+                            marker=dict(symbol="square", size=11, color=color),
+                            error_x=dict(type="data", symmetric=False, color=color,
+                                         array=df.loc[sel, "high"] - df.loc[sel, "estimate"],
+                                         arrayminus=df.loc[sel, "estimate"] - df.loc[sel, "low"]))
+    fig.update_layout(shapes=[dict(type="line", xref="x", yref="paper", x0=1, x1=1, y0=0, y1=1,
+                                   line=dict(color="#666", dash="dash"))],
+                      annotations=[dict(x=0, xref="paper", y=labels[i], xanchor="left", showarrow=False,
+                                        text=f"not estimable: {df.loc[i, 'reason']}", font=dict(size=12, color="#555"))
+                                   for i in df.index[~ok]])
+    fig.update_xaxes(type="log", title="Odds ratio (response) or hazard ratio (events), log scale",
+                     tickvals=[0.1, 0.2, 0.5, 1, 2, 5, 10], ticktext=["0.1", "0.2", "0.5", "1", "2", "5", "10"])
+    fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], title="")
+    fig = _layout(fig, title, height=170 + 34 * len(labels))
+    fig.update_layout(margin_l=260)
+    return fig
+
+
+def weighted_curves(weighted: dict, crude: ArmComparison, title: str, y_title: str = "Relapse-free (%)",
+                    x_title: str = "Months since response") -> go.Figure:
+    """Weighted Kaplan–Meier curves per arm (IPTW), with the crude curves faint behind them."""
+    fig = go.Figure()
+    for arm in ARMS:
+        c = crude.curves[arm]
+        if c.n:
+            fig.add_scatter(x=c.table["time"], y=100 * c.table["survival"], mode="lines", line_shape="hv",
+                            line=dict(color=ARM_COLORS[arm], width=1.5, dash="dot"), opacity=0.45,
+                            name=f"{ARM_LABELS[arm]}, crude", hoverinfo="skip")
+        w = weighted.get(arm)
+        if w is not None and len(w):
+            fig.add_scatter(x=w["time"], y=100 * w["survival"], mode="lines", line_shape="hv",
+                            line=dict(color=ARM_COLORS[arm], width=2.8), name=f"{ARM_LABELS[arm]}, weighted",
+                            hovertemplate="%{x:.1f} months: %{y:.1f}%<extra>" + ARM_LABELS[arm] + "</extra>")
+    fig.update_xaxes(title=x_title, rangemode="tozero")
+    fig.update_yaxes(title=y_title, range=[0, 103])
+    return _layout(fig, title, height=480)

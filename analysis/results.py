@@ -14,6 +14,7 @@ from functools import cached_property
 
 import pandas as pd
 
+from .adjusted import Adjusted, adjusted
 from .baseline import table1
 from .cohort import Cohort
 from .filters import Filters
@@ -88,6 +89,11 @@ class Results:
     def troughs(self) -> pd.DataFrame:
         """Every tacrolimus trough level of the filtered patients, with months since treatment start."""
         return trough_points(self.patients, self._tacrolimus)
+
+    @cached_property
+    def adjusted(self) -> Adjusted:
+        """The comparison adjusted by propensity-score weighting (ATE), with balance and E-values."""
+        return adjusted(self.patients)
 
     @cached_property
     def safety(self) -> SafetyResult:

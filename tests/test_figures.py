@@ -28,7 +28,20 @@ def figures(r) -> dict:
         "troughs": plots.troughs(r.troughs),
         "adverse_events": plots.rates({AE_FLAGS[k]: c for k, c in r.safety.incidence.items()}, "AEs"),
         "by_term": plots.ae_diverging(r.safety.by_term),
+        **adjusted_figures(r),
     }
+
+
+def adjusted_figures(r) -> dict:
+    from analysis.adjusted import estimate_rows
+
+    a = r.adjusted
+    rows = estimate_rows(r.response.orr, r.response.crr, r.rfs, r.steroids.discontinuation, a)
+    out = {"adjusted_estimates": plots.adjusted_estimates(rows)}  # rows without an estimate say why
+    if not a.reason:
+        out.update(love=plots.love_plot(a.balance), overlap=plots.overlap(a.model.scores, r.patients["arm"] == "tacrolimus"),
+                   weighted=plots.weighted_curves(a.rfs_curves, r.rfs, "RFS weighted"))
+    return out
 
 
 SELECTIONS = {"all": Filters(), "evans-men": Filters(diagnosis=("ES",), sex=("M",))}

@@ -37,6 +37,7 @@ VIEWS: tuple[View, ...] = (
     View("rfs", "Relapse-free survival", ":material/show_chart:"),
     View("steroids", "Steroid taper", ":material/medication:"),
     View("safety", "Safety & cost", ":material/health_and_safety:"),
+    View("adjusted", "Adjusted comparison", ":material/balance:"),
     View("data", "Data", ":material/table:"),
 )
 DEFAULT = VIEWS[0]
