@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .adjusted import iptw, propensity
 from .cohort import Cohort
 from .continuous import TwoGroups
 from .filters import Filters
@@ -28,7 +29,7 @@ ENDPOINT_COLUMNS = (
     "response_date", "best_response_date", "time_to_response_months", "relapsed", "relapse_date", "rfs_months",
     "steroid_source", "steroid_cum_mg", "steroid_cum_mg_18m", "steroid_stop_date", "steroid_stop_months",
     "steroid_stopped", "any_ae", "steroid_ae", "tacrolimus_ae", "grade3_ae", "serious_ae", "ae_count",
-    "tacrolimus_median_trough", "tacrolimus_trough_in_range", "drug_cost_18m",
+    "tacrolimus_median_trough", "tacrolimus_trough_in_range", "drug_cost_18m", "propensity_score", "weight",
 )
 
 
@@ -171,8 +172,14 @@ def build(cohort: Cohort, filters: Filters = Filters(), results: Results | None 
 
 
 def endpoints_table(cohort: Cohort, filters: Filters = Filters()) -> pd.DataFrame:
-    """The per-patient table the statistics run on (booleans true/false, dates ISO)."""
-    df = filters.apply(cohort.endpoints)[list(ENDPOINT_COLUMNS)].copy()
+    """The per-patient table the statistics run on (booleans true/false, dates ISO), with each
+    patient's propensity score and stabilised IPTW weight (ATE) in the filtered selection, so that
+    the adjusted comparison can be re-run elsewhere (empty when no model can be fitted)."""
+    patients = filters.apply(cohort.endpoints)
+    model = propensity(patients)
+    weights = (iptw(model.scores, patients["arm"] == ARM_TACROLIMUS).weights if not model.reason
+               else pd.Series(float("nan"), index=patients.index))
+    df = patients.assign(propensity_score=model.scores, weight=weights)[list(ENDPOINT_COLUMNS)].copy()
     for c in ("responded", "complete_response", "relapsed", "steroid_stopped"):
         df[c] = df[c].astype("boolean")
     return df.reset_index(drop=True)

@@ -370,3 +370,21 @@ def test_adjusted_comparison_equals_r(shipped, tmp_path):
     close([mv.hazard_ratio, *mv.ci], r["mcox"], rtol=1e-5)
     table = balance(p, weights).set_index("covariate")
     close(table.loc[list(model.used), "smd_after"].to_numpy(), r["smd"])
+
+
+def test_the_r_lines_of_the_report_docs_rerun_the_adjusted_comparison(shipped, tmp_path):
+    """docs/report.md shows how to re-run the adjusted comparison in R from the endpoints CSV and
+    its propensity_score and weight columns: those lines, run as written, give the page's numbers."""
+    from analysis.report import endpoints_csv, endpoints_table
+    from analysis.results import compute
+
+    (tmp_path / "endpoints.csv").write_bytes(endpoints_csv(endpoints_table(shipped)))
+    block = (Path(__file__).resolve().parent.parent / "docs" / "report.md").read_text().split("```r")[-1].split("```")[0]
+    lines = block.strip().splitlines()
+    script = "\n".join(lines[:-3]) + "\n" + (
+        "fit <- " + lines[-3] + "\n" + "out('or', coef(fit)[2])\n" + lines[-2] + "\n"
+        + "cx <- " + lines[-1] + "\n" + "out('hr', exp(coef(cx)))\n")
+    r = run_r(script, tmp_path)
+    a = compute(shipped).adjusted
+    close([np.log(a.orr.odds_ratio)], r["or"])
+    close([a.rfs.hazard_ratio], r["hr"])
