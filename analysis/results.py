@@ -14,7 +14,7 @@ from functools import cached_property
 
 import pandas as pd
 
-from .adjusted import Adjusted, adjusted
+from .adjusted import ATE, Adjusted, adjusted
 from .baseline import table1
 from .cohort import Cohort
 from .filters import Filters
@@ -38,6 +38,7 @@ class Results:
         self._tacrolimus = cohort.tables.tacrolimus
         self._adverse_events = cohort.tables.adverse_events
         self._segments = cohort.steroid_segments
+        self._adjusted_variants: dict[tuple[str, bool], Adjusted] = {}
 
     @cached_property
     def table1(self) -> pd.DataFrame:
@@ -94,6 +95,16 @@ class Results:
     def adjusted(self) -> Adjusted:
         """The comparison adjusted by propensity-score weighting (ATE), with balance and E-values."""
         return adjusted(self.patients)
+
+    def adjusted_as(self, estimand: str = ATE, truncate: bool = False) -> Adjusted:
+        """The adjusted comparison for another estimand (ATT) or with truncated weights, each
+        computed once and kept like the other sections."""
+        if (estimand, truncate) == (ATE, False):
+            return self.adjusted
+        key = (estimand, truncate)
+        if key not in self._adjusted_variants:
+            self._adjusted_variants[key] = adjusted(self.patients, estimand, truncate)
+        return self._adjusted_variants[key]
 
     @cached_property
     def safety(self) -> SafetyResult:

@@ -77,3 +77,29 @@ def test_e_values_as_vanderweele_and_ding_give_them():
     rr = (1 - 0.5 ** math.sqrt(0.3)) / (1 - 0.5 ** math.sqrt(1 / 0.3))
     assert hr == pytest.approx(1 / rr + math.sqrt(1 / rr * (1 / rr - 1)))
     assert all(math.isnan(v) for v in e_value(float("nan")))
+
+
+def test_the_estimand_and_truncation_are_choices_kept_per_selection(shipped):
+    from analysis.results import compute
+
+    r = compute(shipped, Filters())
+    ate, att, cut = r.adjusted_as(), r.adjusted_as("ATT"), r.adjusted_as("ATE", truncate=True)
+    assert ate is r.adjusted and r.adjusted_as("ATT") is att  # each computed once
+    assert att.estimand == "ATT" and (att.weights.weights[r.patients["arm"] == "tacrolimus"] == 1).all()
+    assert cut.weights.truncated is not None and att.rfs.hazard_ratio != ate.rfs.hazard_ratio
+
+
+def test_the_page_follows_the_estimand_switch_from_the_url():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from views import view
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=90)
+    at.query_params["estimand"] = "ATT"
+    at.run()
+    at.switch_page(str(view("adjusted").path)).run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert "average treatment effect in the treated (ATT)" in captions

@@ -9,6 +9,8 @@ from analysis.adjusted import COVARIATE_LABELS, estimate_rows
 from views.parts import show
 from views.parts.cohort import context
 
+ESTIMANDS = {"ATE": "average treatment effect (ATE)", "ATT": "average treatment effect in the treated (ATT)"}
+
 ctx = context()
 st.title("Adjusted comparison")
 show.abbreviations("ORR", "CRR", "RFS", "HR", "CI", "SMD")
@@ -18,7 +20,14 @@ st.markdown("The study was not randomised: patients who got tacrolimus may diffe
             "whether the comparison holds.")
 if show.enough_patients(ctx):
     r = ctx.results
-    a = r.adjusted
+    c1, c2 = st.columns(2)
+    estimand = c1.segmented_control("Estimand", ["ATE", "ATT"], default="ATE", key="estimand", required=True,
+                                    bind="query-params",
+                                    help="ATE: the effect had everyone got tacrolimus vs no one. ATT: the effect among "
+                                         "the patients who did get tacrolimus.")
+    truncate = c2.toggle("Truncate weights at the 1st and 99th percentiles", value=False, key="truncate",
+                         bind="query-params")
+    a = r.adjusted_as(estimand, truncate)
     if a.reason:
         st.warning(f"The adjusted comparison cannot be computed for this selection: {a.reason}. Widen the filters.")
     else:
@@ -51,7 +60,8 @@ if show.enough_patients(ctx):
         st.caption(
             f"n = {len(r.patients)} ({ctx.filters.describe()}). Propensity score: logistic regression of tacrolimus on "
             "the covariates above (a baseline not measured enters as 0 with an indicator). Stabilised inverse "
-            "probability of treatment weights for the average treatment effect (ATE). Response: weighted "
+            f"probability of treatment weights for the {ESTIMANDS[estimand]}"
+            f"{', truncated at the 1st and 99th percentiles' if truncate else ''}. Response: weighted "
             "proportions, odds ratio from a weighted logistic model with design-based (sandwich) 95% CI. Relapse and "
             "steroid stop: Cox model weighted by IPTW with robust 95% CI; multivariable Cox with the same covariates "
             "beside it. SMD: difference in weighted means over the pooled weighted SD. Checked against R's glm, "
