@@ -58,17 +58,25 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inputs(args: argparse.Namespace, suffixes: tuple[str, str]):
+    """The filters, the output path and the cohort of a command that writes a file; or the exit
+    code after saying what is wrong (2: the file name, 1: the cohort)."""
+    filters = _filters(args)
+    out = Path(args.out)
+    if out.suffix.lower() not in suffixes:
+        print(f"--out must end in {' or '.join(suffixes)} (got {out.name}).", file=sys.stderr)
+        return 2
+    cohort = _load(args)
+    return 1 if cohort is None else (filters, out, cohort)
+
+
 def _endpoints(args: argparse.Namespace) -> int:
     from .report import endpoints_csv, endpoints_table
 
-    filters = _filters(args)
-    out = Path(args.out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        print(f"--out must end in .csv or .parquet (got {out.name}).", file=sys.stderr)
-        return 2
-    cohort = _load(args)
-    if cohort is None:
-        return 1
+    inputs = _inputs(args, (".csv", ".parquet"))
+    if isinstance(inputs, int):
+        return inputs
+    filters, out, cohort = inputs
     table = endpoints_table(cohort, filters)
     if out.suffix.lower() == ".csv":
         out.write_bytes(endpoints_csv(table))
@@ -81,14 +89,10 @@ def _endpoints(args: argparse.Namespace) -> int:
 def _slides(args: argparse.Namespace) -> int:
     from .slides import NoRenderer, deck, to_html, to_pptx
 
-    filters = _filters(args)
-    out = Path(args.out)
-    if out.suffix.lower() not in (".pptx", ".html"):
-        print(f"--out must end in .pptx or .html (got {out.name}).", file=sys.stderr)
-        return 2
-    cohort = _load(args)
-    if cohort is None:
-        return 1
+    inputs = _inputs(args, (".pptx", ".html"))
+    if isinstance(inputs, int):
+        return inputs
+    filters, out, cohort = inputs
     d = deck(cohort, filters)
     try:
         data = to_pptx(d) if out.suffix.lower() == ".pptx" else to_html(d).encode("utf-8")

@@ -20,6 +20,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from .relapse import responders
 from .schema import AIHA, ARM_TACROLIMUS, ES
 
 NAN = float("nan")
@@ -302,14 +303,18 @@ def _cox(frame: pd.DataFrame, duration: str, event: str, weights: str | None, ro
                           float(row["p"]), method)
 
 
+def _survival_frame(patients: pd.DataFrame, duration: str, event: str) -> pd.DataFrame:
+    """Time (t), event (e, unknown = censored) and arm (tacrolimus 1/0) of a Cox model, per patient."""
+    return pd.DataFrame({"t": pd.to_numeric(patients[duration], errors="coerce"),
+                         "e": patients[event].astype("boolean").fillna(False).astype(float),
+                         "tacrolimus": (patients["arm"] == ARM_TACROLIMUS).astype(float)})
+
+
 def weighted_cox(patients: pd.DataFrame, duration: str, event: str, weights: pd.Series) -> AdjustedHazard:
     """Hazard ratio of tacrolimus from a Cox model weighted by `weights`, with the robust sandwich
     variance (lifelines `CoxPHFitter(weights_col=…, robust=True)`, Efron ties; R: `coxph(…, weights
     = w, robust = TRUE)`)."""
-    frame = pd.DataFrame({"t": pd.to_numeric(patients[duration], errors="coerce"),
-                          "e": patients[event].astype("boolean").fillna(False).astype(float),
-                          "tacrolimus": (patients["arm"] == ARM_TACROLIMUS).astype(float),
-                          "w": weights.reindex(patients.index).astype(float)}).dropna()
+    frame = _survival_frame(patients, duration, event).assign(w=weights.reindex(patients.index).astype(float)).dropna()
     return _cox(frame, "t", "e", "w", True, WEIGHTED_COX)
 
 
@@ -318,10 +323,7 @@ def multivariable_cox(patients: pd.DataFrame, duration: str, event: str) -> Adju
     vary in the selection (lifelines, Efron ties; R: `coxph(Surv(t, e) ~ tacrolimus + …)`)."""
     x = covariates(patients)
     used = varying(x)
-    frame = pd.concat([pd.DataFrame({"t": pd.to_numeric(patients[duration], errors="coerce"),
-                                     "e": patients[event].astype("boolean").fillna(False).astype(float),
-                                     "tacrolimus": (patients["arm"] == ARM_TACROLIMUS).astype(float)}),
-                       x[used]], axis=1).dropna()
+    frame = pd.concat([_survival_frame(patients, duration, event), x[used]], axis=1).dropna()
     return _cox(frame, "t", "e", None, False, MULTIVARIABLE_COX)
 
 
@@ -374,15 +376,14 @@ def adjusted(patients: pd.DataFrame, estimand: str = ATE, truncate: bool = False
     complete = patients.loc[known, "complete_response"].astype(float)
     orr = weighted_rates(responded, treated[known], w.weights[known])
     crr = weighted_rates(complete, treated[known], w.weights[known])
-    responders = patients[patients["responded"].astype("boolean").fillna(False).astype(bool)]
-    responders = responders.assign(relapsed=responders["relapsed"].astype("boolean").fillna(False).astype(bool))
-    rfs = weighted_cox(responders, "rfs_months", "relapsed", w.weights)
-    rfs_mv = multivariable_cox(responders, "rfs_months", "relapsed")
+    responded = responders(patients)
+    rfs = weighted_cox(responded, "rfs_months", "relapsed", w.weights)
+    rfs_mv = multivariable_cox(responded, "rfs_months", "relapsed")
     stoppable = patients[patients["steroid_stopped"].notna()]
     stop = weighted_cox(stoppable, "steroid_stop_months", "steroid_stopped", w.weights)
     stop_mv = multivariable_cox(stoppable, "steroid_stop_months", "steroid_stopped")
     curves = {arm: weighted_km(rows["rfs_months"], rows["relapsed"], w.weights.reindex(rows.index))
-              for arm, rows in responders.dropna(subset=["rfs_months"]).groupby("arm")}
+              for arm, rows in responded.dropna(subset=["rfs_months"]).groupby("arm")}
     closest = lambda est, ci: ci[1] if est < 1 else ci[0]  # noqa: E731  the limit nearer to 1
     e = {}
     for name, h in (("rfs", rfs), ("steroid_stop", stop)):

@@ -224,8 +224,9 @@ def response_distribution(distribution: pd.DataFrame, title: str = "Best respons
 
 
 def rates_by_diagnosis(by_dx: pd.DataFrame, endpoint: str, title: str) -> go.Figure:
-    """`rates` for one endpoint (ORR or CRR) within each diagnosis."""
-    sub = by_dx[by_dx["endpoint"] == endpoint]
+    """`rates` for one endpoint (ORR or CRR) within each diagnosis the filters leave (a diagnosis
+    with no patient in either arm is left out, as in the forest plot)."""
+    sub = by_dx[(by_dx["endpoint"] == endpoint) & ((by_dx[f"{ARMS[0]}_n"] + by_dx[f"{ARMS[1]}_n"]) > 0)]
     labels = [DIAGNOSIS_LABELS[d] for d in sub["diagnosis"]]
     per_arm = {arm: list(zip(sub[f"{arm}_rate"], sub[f"{arm}_ci_low"], sub[f"{arm}_ci_high"], sub[f"{arm}_events"],
                              sub[f"{arm}_n"])) for arm in ARMS}

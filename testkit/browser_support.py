@@ -24,6 +24,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
+def require_chromium() -> None:
+    """Skip the calling test module when Debian's Chromium is not installed; in CI, fail instead
+    (.ci/run must install it)."""
+    import os
+
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing in CI: .ci/run must install Debian's chromium", pytrace=False)
+        pytest.skip("Chromium is not installed (apt-get install chromium); browser tests skipped",
+                    allow_module_level=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -90,3 +90,10 @@ def test_every_figure_carries_its_provenance_as_text_not_markup(built):
         text = stamped.layout.annotations[-1].text
         assert "&lt;a href='x'&gt;Ward 5&lt;/a&gt;" in text and "n = 1, 2" in text and "2026-11-29" in text, name
         assert stamped.layout.margin.b > (fig.layout.margin.b or 0)
+
+
+def test_diagnoses_the_filters_leave_out_are_not_drawn(shipped):
+    r = compute(shipped, Filters(diagnosis=("ITP",)))
+    fig = plots.rates_by_diagnosis(r.response.by_diagnosis, "ORR", "ORR by diagnosis")
+    assert [t.split("<br>")[0] for t in fig.layout.xaxis.ticktext] == ["Immune thrombocytopenia"]
+    assert not [a for a in fig.layout.annotations if "no patients" in (a.text or "")]

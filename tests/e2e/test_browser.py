@@ -5,7 +5,6 @@ broken upload and a valid one. Screenshots of every page go to artifacts/screens
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -14,12 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 
-from testkit.browser_support import CHROMIUM  # noqa: E402
+from testkit.browser_support import require_chromium  # noqa: E402
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        pytest.fail("Chromium is missing in CI: .ci/run must install Debian's chromium", pytrace=False)
-    pytest.skip("Chromium is not installed (apt-get install chromium); browser tests skipped", allow_module_level=True)
+require_chromium()
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 

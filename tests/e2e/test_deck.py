@@ -3,22 +3,16 @@ figure draws, the arrow keys move between slides, and printing gives one slide a
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from testkit.browser_support import CHROMIUM
+from testkit.browser_support import require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 SLIDES = ROOT / "artifacts" / "slides"
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        pytest.fail("Chromium is missing in CI: .ci/run must install Debian's chromium", pytrace=False)
-    pytest.skip("Chromium is not installed (apt-get install chromium); browser tests skipped", allow_module_level=True)
+require_chromium()
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 

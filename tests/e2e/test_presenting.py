@@ -13,15 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from testkit.browser_support import CHROMIUM
+from testkit.browser_support import require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots" / "sizes"
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        pytest.fail("Chromium is missing in CI: .ci/run must install Debian's chromium", pytrace=False)
-    pytest.skip("Chromium is not installed (apt-get install chromium); browser tests skipped", allow_module_level=True)
+require_chromium()
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import threading
 import time
@@ -17,12 +16,9 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from testkit.browser_support import CHROMIUM, copy_app, free_port, launch, serving, settle
+from testkit.browser_support import copy_app, require_chromium, free_port, launch, serving, settle
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        pytest.fail("Chromium is missing in CI: .ci/run must install Debian's chromium", pytrace=False)
-    pytest.skip("Chromium is not installed (apt-get install chromium); browser tests skipped", allow_module_level=True)
+require_chromium()
 
 from joserfc import jwt  # noqa: E402  (Authlib's own JOSE library)
 from joserfc.jwk import RSAKey  # noqa: E402
