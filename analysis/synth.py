@@ -11,6 +11,13 @@ Exact facts of the abstract (arm × diagnosis counts, 87 men, age median 45 and 
 hold exactly for the default 318 patients. Effect sizes are ASSUMPTIONS taken from comparable
 cohorts (STUDY.md), collected in `ASSUMPTIONS`, not results of the paper.
 
+The arms are not comparable by construction, as in any retrospective study: confounding by
+indication is built in (`Assumptions`, "confounding by indication"). Tacrolimus went more often
+to younger patients and to those with lower baseline counts, and both age and the baseline count
+also act on response and relapse. The crude comparison is therefore biased and the adjusted one
+(`analysis.adjusted`) is not; `potential_levels` gives each patient's best response under either
+arm, so the true marginal effect of a large cohort is known (tests/test_adjusted.py).
+
 Generation is vectorised over patients and runs in chunks of `CHUNK_PATIENTS`, each written to
 Parquet before the next is drawn, so a million patients generate in bounded memory. The same
 seed gives byte-identical files.
@@ -35,7 +42,7 @@ from .schema import (
     PREDNISONE_EQUIVALENT, RET, TABLES, TBIL,
 )
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_PATIENTS = 318
 DEFAULT_SEED = 20221
 CHUNK_PATIENTS = 20_000
@@ -61,22 +68,47 @@ AGE_QUANTILES = ((0.0, 14.0), (0.1, 22.0), (0.25, 31.0), (0.5, 45.0), (0.75, 58.
 class Assumptions:
     """Latent-model parameters. Not from the paper: assumed from comparable cohorts (STUDY.md)."""
 
-    # P(best CR), P(best R/PR) by (arm, diagnosis)
+    # P(best CR), P(best R/PR) by (arm, diagnosis), for a patient at the reference severity and
+    # age 45 (see the confounding below)
     p_cr: tuple[tuple[tuple[str, str], float], ...] = (
-        ((ARM_TACROLIMUS, ITP), 0.64), ((ARM_TACROLIMUS, AIHA), 0.60), ((ARM_TACROLIMUS, ES), 0.50),
+        ((ARM_TACROLIMUS, ITP), 0.76), ((ARM_TACROLIMUS, AIHA), 0.70), ((ARM_TACROLIMUS, ES), 0.58),
         ((ARM_CONTROL, ITP), 0.43), ((ARM_CONTROL, AIHA), 0.40), ((ARM_CONTROL, ES), 0.35),
     )
     p_partial: tuple[tuple[tuple[str, str], float], ...] = (
-        ((ARM_TACROLIMUS, ITP), 0.22), ((ARM_TACROLIMUS, AIHA), 0.25), ((ARM_TACROLIMUS, ES), 0.30),
+        ((ARM_TACROLIMUS, ITP), 0.13), ((ARM_TACROLIMUS, AIHA), 0.18), ((ARM_TACROLIMUS, ES), 0.25),
         ((ARM_CONTROL, ITP), 0.37), ((ARM_CONTROL, AIHA), 0.40), ((ARM_CONTROL, ES), 0.40),
     )
     # Relapse hazard after response, per month, by (arm, diagnosis)
     relapse_per_month: tuple[tuple[tuple[str, str], float], ...] = (
-        ((ARM_TACROLIMUS, ITP), 0.012), ((ARM_TACROLIMUS, AIHA), 0.010), ((ARM_TACROLIMUS, ES), 0.020),
-        ((ARM_CONTROL, ITP), 0.034), ((ARM_CONTROL, AIHA), 0.045), ((ARM_CONTROL, ES), 0.040),
+        ((ARM_TACROLIMUS, ITP), 0.010), ((ARM_TACROLIMUS, AIHA), 0.008), ((ARM_TACROLIMUS, ES), 0.016),
+        ((ARM_CONTROL, ITP), 0.027), ((ARM_CONTROL, AIHA), 0.036), ((ARM_CONTROL, ES), 0.032),
     )
     # Median days to response by diagnosis
     response_days_median: tuple[tuple[str, float], ...] = ((ITP, 14.0), (AIHA, 24.0), (ES, 28.0))
+    # Confounding by indication. Baseline counts are drawn given the arm (normal, equal spread,
+    # lower with tacrolimus), so the true propensity score is logistic-linear in them, as the
+    # model of `analysis.adjusted` assumes. Ages (the exact published set) are handed out so that
+    # tacrolimus patients are younger: a patient's rank is a standard normal draw plus
+    # `age_rank_shift_tacrolimus`, the highest ranks getting the youngest ages.
+    baseline_plt_mean: tuple[tuple[str, float], ...] = ((ARM_TACROLIMUS, 11.0), (ARM_CONTROL, 14.5))
+    baseline_plt_sd: float = 4.5
+    baseline_hgb_mean: tuple[tuple[str, float], ...] = ((ARM_TACROLIMUS, 65.0), (ARM_CONTROL, 72.0))
+    baseline_hgb_sd: float = 9.0
+    age_rank_shift_tacrolimus: float = 0.5
+    # Severity = how far the baseline count lies below the reference (in SDs; Evans: the mean of
+    # both lineages). Each unit lowers the log-odds of CR and of response by `severity_log_odds`
+    # and multiplies the relapse hazard by exp(`severity_log_hazard`); each decade of age above 45
+    # acts the same way with the `age_*` coefficients.
+    severity_reference_plt: float = 13.0
+    severity_reference_hgb: float = 69.0
+    severity_log_odds: float = -0.45
+    severity_log_hazard: float = 0.25
+    age_log_odds_per_decade: float = -0.10
+    age_log_hazard_per_decade: float = 0.10
+    # A CR patient may fall back to the R/PR level without relapsing (ITP platelets 40–85, AIHA Hb
+    # 106–114), at this multiple of their relapse hazard: the loss of CR that the reviewer's
+    # relapse definition counts (analysis/definitions.py).
+    cr_loss_hazard_ratio: float = 0.7
     follow_up_months_median: float = 20.0
     follow_up_months_range: tuple[float, float] = (6.0, 48.0)
     # Steroid course: full-dose days and weekly taper steps (median) by arm
@@ -102,6 +134,9 @@ class Assumptions:
         for (a, d), v in getattr(self, field_name):
             out[(arm == a) & (dx == d)] = v
         return out
+
+    def by_arm(self, field_name: str, arm: np.ndarray) -> np.ndarray:
+        return np.select([arm == a for a, _ in getattr(self, field_name)], [v for _, v in getattr(self, field_name)], 0.0)
 
 
 ASSUMPTIONS = Assumptions()
@@ -157,13 +192,43 @@ def _largest_remainder(total: int, shares: np.ndarray) -> np.ndarray:
     return base
 
 
-def _ages(rng: np.random.Generator, m: int) -> np.ndarray:
+def _ages(rng: np.random.Generator, m: int, younger: np.ndarray, shift: float) -> np.ndarray:
+    """The published age distribution (exact median and range for 318), handed out so that the
+    patients flagged `younger` tend to get the younger ages (rank shift `shift` SDs)."""
     p, q = zip(*AGE_QUANTILES)
-    ranks = rng.permutation(m)
-    ages = np.round(np.interp((ranks + 0.5) / m, p, q))
-    ages[ranks == 0] = STUDY_AGE_MIN
-    ages[ranks == m - 1] = STUDY_AGE_MAX
-    return ages
+    ages = np.round(np.interp((np.arange(m) + 0.5) / m, p, q))
+    ages[0] = STUDY_AGE_MIN
+    ages[m - 1] = STUDY_AGE_MAX
+    key = rng.standard_normal(m) + shift * younger
+    out = np.empty(m)
+    out[np.argsort(-key, kind="stable")] = ages
+    return out
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def severity(a: Assumptions, dx: np.ndarray, base_plt: np.ndarray, base_hgb: np.ndarray) -> np.ndarray:
+    """How far the baseline count of the affected lineage lies below the reference, in SDs."""
+    s_plt = (a.severity_reference_plt - base_plt) / a.baseline_plt_sd
+    s_hgb = (a.severity_reference_hgb - base_hgb) / a.baseline_hgb_sd
+    return np.where(dx == ITP, s_plt, np.where(dx == AIHA, s_hgb, (s_plt + s_hgb) / 2))
+
+
+def potential_levels(a: Assumptions, arm: np.ndarray, dx: np.ndarray, sev: np.ndarray, age: np.ndarray,
+                     u: np.ndarray) -> np.ndarray:
+    """Best response level (0 NR, 1 R/PR, 2 CR) of each patient had they been in `arm`, for their
+    severity, age and uniform draw `u`: the same `u` under either arm gives the pair of potential
+    outcomes whose difference is the patient's treatment effect."""
+    shift = a.severity_log_odds * sev + a.age_log_odds_per_decade * (age - 45.0) / 10.0
+    p_cr = _expit(_logit(a.by_arm_dx("p_cr", arm, dx)) + shift)
+    p_any = _expit(_logit(a.by_arm_dx("p_cr", arm, dx) + a.by_arm_dx("p_partial", arm, dx)) + shift)
+    return np.where(u < p_cr, 2, np.where(u < p_any, 1, 0)).astype(np.int8)
 
 
 # --------------------------------------------------------------------------------------
@@ -204,29 +269,38 @@ def generate_chunk(rng: np.random.Generator, first_number: int, m: int, width: i
         pos += c
     n_male = int(round(m * STUDY_MALES / STUDY_PATIENTS))
     sex = np.where(np.isin(np.arange(m), rng.permutation(m)[:n_male]), "M", "F").astype(object)
-    age = _ages(rng, m)
+    tac = arm == ARM_TACROLIMUS
+    age = _ages(rng, m, tac, a.age_rank_shift_tacrolimus)
     male = sex == "M"
     weight = np.round(np.clip(np.where(male, rng.normal(70, 10, m), rng.normal(58, 9, m)), 38, 130), 1)
-    tac = arm == ARM_TACROLIMUS
+    # Baseline counts given the arm (confounding by indication); written as the day-0 labs below.
+    base_plt = np.round(np.clip(a.by_arm("baseline_plt_mean", arm) + a.baseline_plt_sd * rng.standard_normal(m), 1, 29))
+    base_hb = np.round(np.clip(a.by_arm("baseline_hgb_mean", arm) + a.baseline_hgb_sd * rng.standard_normal(m), 40, 89))
+    sev = severity(a, dx, base_plt, base_hb)
     start = STUDY_START + rng.integers(0, ENROLMENT_DAYS, m).astype("timedelta64[D]")
     lo, hi = a.follow_up_months_range
     fu_months = np.clip(np.exp(np.log(a.follow_up_months_median) + 0.45 * rng.standard_normal(m)), lo, hi)
     fu_day = np.round(fu_months * DAYS_PER_MONTH).astype(np.int64)
 
     # --- latent response and relapse
-    p_cr = a.by_arm_dx("p_cr", arm, dx)
-    p_part = a.by_arm_dx("p_partial", arm, dx)
     u = rng.random(m)
-    level = np.where(u < p_cr, 2, np.where(u < p_cr + p_part, 1, 0)).astype(np.int8)
+    level = potential_levels(a, arm, dx, sev, age, u)
+    level_if = {arm_code: potential_levels(a, np.full(m, arm_code, dtype=object), dx, sev, age, u)
+                for arm_code in (ARM_TACROLIMUS, ARM_CONTROL)}
     med = np.array([dict(a.response_days_median)[d] for d in dx])
     t_resp = np.clip(np.round(med * np.exp(0.45 * rng.standard_normal(m))), 5, 90).astype(np.int64)
     t_resp = np.where(dx == ITP, t_resp, np.maximum(t_resp, 14))
-    rate = a.by_arm_dx("relapse_per_month", arm, dx) * np.where(level == 1, 1.3, 1.0)
+    rate = a.by_arm_dx("relapse_per_month", arm, dx) * np.where(level == 1, 1.3, 1.0) * np.exp(
+        a.severity_log_hazard * sev + a.age_log_hazard_per_decade * (age - 45.0) / 10.0)
     t_rel_after = np.maximum(45.0, rng.exponential(1.0, m) / rate * DAYS_PER_MONTH)
     t_rel = t_resp + np.round(t_rel_after).astype(np.int64)
     relapse = (level >= 1) & (t_rel + 2 <= fu_day)
     t_rel = np.where(relapse, t_rel, 10**6)
     t_recover = t_rel + 28 + rng.integers(0, 29, m)
+    t_crl = t_resp + np.round(np.maximum(45.0, rng.exponential(1.0, m) / (rate * a.cr_loss_hazard_ratio)
+                                         * DAYS_PER_MONTH)).astype(np.int64)
+    cr_lost = (level == 2) & (t_crl + 2 <= fu_day) & (t_crl + 2 < t_rel)
+    t_crl = np.where(cr_lost, t_crl, 10**6)
 
     # Lineage levels: ITP → platelets, AIHA → hemoglobin, ES → both (composite = the lower).
     other = rng.integers(0, 3, m)
@@ -244,7 +318,7 @@ def generate_chunk(rng: np.random.Generator, first_number: int, m: int, width: i
     vday = VISIT_DAYS[None, :] + jitter
     base_day = -rng.integers(0, 4, m)
     extra = np.stack([
-        base_day, fu_day, t_rel, t_rel + 2, t_rel + 9, t_resp + rng.integers(0, 3, m),
+        base_day, fu_day, t_rel, t_rel + 2, t_rel + 9, t_resp + rng.integers(0, 3, m), t_crl, t_crl + 2,
     ], axis=1)
     all_days = np.concatenate([vday, extra], axis=1)
     rows_i = np.repeat(idx, all_days.shape[1])
@@ -255,23 +329,24 @@ def generate_chunk(rng: np.random.Generator, first_number: int, m: int, width: i
     vt = v["t"].to_numpy()
     nv = len(vi)
 
-    def phase(lineage_level: np.ndarray, lineage_relapse: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def phase(lineage_level: np.ndarray, lineage_relapse: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Visits in response, in relapse, recovered after relapse, and fallen from CR to R."""
         lvl = lineage_level[vi]
         responding = (lvl >= 1) & (vt >= t_resp[vi])
         low = lineage_relapse[vi] & (vt >= t_rel[vi]) & (vt < t_recover[vi])
         recovered = lineage_relapse[vi] & (vt >= t_recover[vi])
-        return responding & ~low & ~recovered, low, recovered
+        fallen = (lvl == 2) & (vt >= t_crl[vi])
+        return responding & ~low & ~recovered, low, recovered, fallen
 
     labs_parts = []
     # Platelets
-    base_plt = np.clip(np.exp(np.log(12) + 0.55 * rng.standard_normal(m)), 2, 28)
     plateau_cr = np.clip(np.exp(np.log(180) + 0.35 * rng.standard_normal(m)), 125, 450)
     r_lo = np.maximum(40.0, 2.5 * base_plt)
     plateau_r = r_lo + rng.random(m) * (85.0 - r_lo)
     on_plt = lv_plt >= 0
-    resp, low, rec = phase(lv_plt, rel_plt)
+    resp, low, rec, fallen = phase(lv_plt, rel_plt)
     pre_val = base_plt[vi] * rng.uniform(0.8, 1.6, nv)
-    plateau = np.where(lv_plt[vi] == 2, plateau_cr[vi], plateau_r[vi])
+    plateau = np.where((lv_plt[vi] == 2) & ~fallen, plateau_cr[vi], plateau_r[vi])
     val = np.where(resp, plateau * np.exp(0.05 * rng.standard_normal(nv)), pre_val)
     val = np.where(low, rng.uniform(5, 25, nv), val)
     val = np.where(rec, plateau_r[vi] * np.exp(0.05 * rng.standard_normal(nv)), val)
@@ -283,14 +358,13 @@ def generate_chunk(rng: np.random.Generator, first_number: int, m: int, width: i
     }))
 
     # Hemoglobin and hemolysis markers
-    base_hb = np.clip(rng.normal(68, 10, m), 40, 88)
     plateau_hcr = rng.uniform(128, 150, m)
     plateau_hpr = rng.uniform(106, 114, m)
     on_hb = lv_hgb >= 0
-    resp, low, rec = phase(lv_hgb, rel_hgb)
+    resp, low, rec, fallen = phase(lv_hgb, rel_hgb)
     lvl_h = lv_hgb[vi]
     pre_hb = base_hb[vi] + rng.uniform(-5, 10, nv)
-    hb_plateau = np.where(lvl_h == 2, plateau_hcr[vi], plateau_hpr[vi])
+    hb_plateau = np.where((lvl_h == 2) & ~fallen, plateau_hcr[vi], plateau_hpr[vi])
     hb = np.where(resp, hb_plateau + rng.normal(0, 2, nv), pre_hb)
     hb = np.where(low, np.minimum(rng.uniform(70, 92, nv), base_hb[vi] + 12), hb)
     hb = np.where(rec, plateau_hpr[vi] + rng.normal(0, 2, nv), hb)
@@ -300,7 +374,7 @@ def generate_chunk(rng: np.random.Generator, first_number: int, m: int, width: i
     labs_parts.append(pd.DataFrame({
         "i": vi[sel], "t": vt[sel], "test": HGB, "value": np.round(hb[sel]), "bleeding": False, "transfused": transfused[sel],
     }))
-    normal = resp & (lvl_h == 2)
+    normal = resp & (lvl_h == 2) & ~fallen
     measured = sel & ((vt <= 0) | (rng.random(nv) < 0.7))
     for test, (n_lo, n_hi), (a_lo, a_hi), digits in (
         (LDH, (140, 230), (320, 900), 0), (TBIL, (6, 18), (26, 70), 1), (RET, (0.5, 2.2), (4.0, 20.0), 1),
@@ -370,8 +444,9 @@ def generate_chunk(rng: np.random.Generator, first_number: int, m: int, width: i
     latent = pd.DataFrame({
         "patient_id": pid, "arm": arm, "diagnosis": dx, "true_level": level,
         "true_best_response": [criteria.LEVEL_CODE[d][int(l)] for d, l in zip(dx, level)],
+        "true_level_tacrolimus": level_if[ARM_TACROLIMUS], "true_level_control": level_if[ARM_CONTROL],
         "true_relapse": relapse, "response_day": np.where(level >= 1, t_resp, -1),
-        "relapse_day": np.where(relapse, t_rel, -1),
+        "relapse_day": np.where(relapse, t_rel, -1), "cr_lost_day": np.where(cr_lost, t_crl, -1),
     })
     return Chunk(
         {"patients": patients, "labs": labs_out, "steroid_doses": steroid_out, "tacrolimus": tac_out,
