@@ -24,5 +24,6 @@ ctx = cohort.Context(data, filters, cohort.results(data, filters))
 cohort.set_context(ctx)
 if page.title != views.DEFAULT.title:  # the overview says it at length
     show.synthetic_notice(ctx)
+show.definitions_notice(ctx)
 page.run()
 show.footer(ctx)

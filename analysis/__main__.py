@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import synth
 from .cohort import DEFAULT_COHORT, check, load
+from .definitions import Definitions
 from .filters import Filters
 from .schema import CohortError
 
@@ -31,6 +32,9 @@ def _filters(args: argparse.Namespace) -> Filters:
     """The Filters value of the command line's filter flags (one flag per field of Filters)."""
     values = {}
     for f in fields(Filters):
+        if f.metadata.get("definitions"):  # the reviewer's switches: one on/off flag each
+            values[f.name] = Definitions(**{d.name: getattr(args, d.name) for d in fields(Definitions)})
+            continue
         value = getattr(args, f.name)
         if f.metadata.get("codes"):  # --diagnosis ITP,AIHA → ("ITP", "AIHA"); not given → None (any)
             value = tuple(v.strip().upper() for v in value.split(",") if v.strip()) if value else None
@@ -108,7 +112,10 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("cohort", nargs="?", default=str(DEFAULT_COHORT), help="cohort folder or file (default: the shipped cohort)")
     for f in fields(Filters):
         flag = "--" + f.name.replace("_", "-")
-        if f.metadata.get("codes"):
+        if f.metadata.get("definitions"):
+            for d in fields(Definitions):
+                p.add_argument("--" + d.name.replace("_", "-"), dest=d.name, action="store_true", help=d.metadata["help"])
+        elif f.metadata.get("codes"):
             p.add_argument(flag, dest=f.name, help=f"{f.metadata['help']}, comma-separated: {', '.join(f.metadata['codes'])}")
         else:
             p.add_argument(flag, dest=f.name, type=float, help=f.metadata["help"])

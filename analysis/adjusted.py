@@ -20,6 +20,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from . import cox
 from .relapse import responders
 from .schema import AIHA, ARM_TACROLIMUS, ES
 
@@ -312,10 +313,27 @@ def _survival_frame(patients: pd.DataFrame, duration: str, event: str) -> pd.Dat
 
 def weighted_cox(patients: pd.DataFrame, duration: str, event: str, weights: pd.Series) -> AdjustedHazard:
     """Hazard ratio of tacrolimus from a Cox model weighted by `weights`, with the robust sandwich
-    variance (lifelines `CoxPHFitter(weights_col=…, robust=True)`, Efron ties; R: `coxph(…, weights
-    = w, robust = TRUE)`)."""
+    variance, Efron ties: R's `coxph(…, weights = w, robust = TRUE)`, computed by `analysis.cox`
+    (vectorised; lifelines' robust variance is a loop over patients and differs from R's for tied
+    times — see that module)."""
     frame = _survival_frame(patients, duration, event).assign(w=weights.reindex(patients.index).astype(float)).dropna()
-    return _cox(frame, "t", "e", "w", True, WEIGHTED_COX)
+    if frame["tacrolimus"].nunique() < 2 or frame["e"].sum() == 0:
+        return AdjustedHazard(NAN, (NAN, NAN), NAN, WEIGHTED_COX, "no events, or one arm only")
+    # An arm without events makes the likelihood rise for ever: the hazard ratio is 0 or infinite
+    # (R's coxph warns and prints a huge coefficient), so say so instead.
+    eventless = [name for value, name in ((1.0, "tacrolimus"), (0.0, "control"))
+                 if frame.loc[frame["tacrolimus"] == value, "e"].sum() == 0]
+    if eventless:
+        return AdjustedHazard(NAN, (NAN, NAN), NAN, WEIGHTED_COX, f"no events in the {eventless[0]} arm")
+    with np.errstate(all="ignore"):
+        try:
+            fit = cox.fit(frame["t"], frame["e"], frame[["tacrolimus"]], frame["w"], robust=True)
+            hr, ci, p = fit.hazard_ratio()
+        except (np.linalg.LinAlgError, ValueError, OverflowError):
+            fit, hr = None, NAN
+    if fit is None or not fit.converged or not all(math.isfinite(v) for v in (hr, *ci)):
+        return AdjustedHazard(NAN, (NAN, NAN), NAN, WEIGHTED_COX, "the model does not converge for this selection")
+    return AdjustedHazard(hr, ci, p, WEIGHTED_COX)
 
 
 def multivariable_cox(patients: pd.DataFrame, duration: str, event: str) -> AdjustedHazard:
@@ -360,6 +378,7 @@ class Adjusted:
     steroid_stop_multivariable: AdjustedHazard | None
     rfs_curves: dict
     e_values: dict
+    steroid_curves: dict  # weighted Kaplan–Meier of staying on steroids, per arm
     estimand: str = ATE
     reason: str = ""
 
@@ -368,7 +387,8 @@ def adjusted(patients: pd.DataFrame, estimand: str = ATE, truncate: bool = False
     """Every adjusted number for a selection of patients (see the module's description)."""
     model = propensity(patients)
     if model.reason:
-        return Adjusted(model, None, pd.DataFrame(), None, None, None, None, None, None, {}, {}, estimand, model.reason)
+        return Adjusted(model, None, pd.DataFrame(), None, None, None, None, None, None, {}, {}, {}, estimand,
+                        model.reason)
     treated = patients["arm"] == ARM_TACROLIMUS
     w = iptw(model.scores, treated, estimand, truncate)
     known = patients["responded"].notna()
@@ -384,6 +404,9 @@ def adjusted(patients: pd.DataFrame, estimand: str = ATE, truncate: bool = False
     stop_mv = multivariable_cox(stoppable, "steroid_stop_months", "steroid_stopped")
     curves = {arm: weighted_km(rows["rfs_months"], rows["relapsed"], w.weights.reindex(rows.index))
               for arm, rows in responded.dropna(subset=["rfs_months"]).groupby("arm")}
+    on_steroids = {arm: weighted_km(rows["steroid_stop_months"], rows["steroid_stopped"].astype(bool),
+                                    w.weights.reindex(rows.index))
+                   for arm, rows in stoppable.dropna(subset=["steroid_stop_months"]).groupby("arm")}
     closest = lambda est, ci: ci[1] if est < 1 else ci[0]  # noqa: E731  the limit nearer to 1
     e = {}
     for name, h in (("rfs", rfs), ("steroid_stop", stop)):
@@ -392,7 +415,8 @@ def adjusted(patients: pd.DataFrame, estimand: str = ATE, truncate: bool = False
     for name, r in (("orr", orr), ("crr", crr)):
         if not r.reason and math.isfinite(r.odds_ratio):
             e[name] = e_value(r.odds_ratio, closest(r.odds_ratio, r.odds_ratio_ci), ratio="OR")
-    return Adjusted(model, w, balance(patients, w.weights), orr, crr, rfs, rfs_mv, stop, stop_mv, curves, e, estimand)
+    return Adjusted(model, w, balance(patients, w.weights), orr, crr, rfs, rfs_mv, stop, stop_mv, curves, e,
+                    on_steroids, estimand)
 
 
 def estimate_rows(orr, crr, rfs, steroid_stop, a: Adjusted) -> list[dict]:

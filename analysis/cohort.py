@@ -6,16 +6,19 @@ report lists every problem; `check(...)` returns the report and never raises.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from .definitions import Definitions
 from .derive import derive
 from .io import RawCohort, raw_from_frames, read_cohort, read_cohort_bytes
 from .schema import CohortError, Tables, ValidationReport, validate
 
 DEFAULT_COHORT = Path(__file__).resolve().parent.parent / "data" / "cohort"
+_VARIANTS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,20 @@ class Cohort:
     endpoints: pd.DataFrame  # one row per patient (see analysis.derive)
     steroid_segments: pd.DataFrame  # daily prednisone-equivalent dose as constant segments
     report: ValidationReport  # warnings that did not stop the analysis
+    # The endpoints under other definitions, derived when first asked for (endpoints_under).
+    _variants: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def endpoints_under(self, definitions: Definitions) -> pd.DataFrame:
+        """The per-patient endpoints read under `definitions` (analysis/definitions.py): the
+        default reading is `endpoints`; another is derived again from the tables once (about a
+        quarter of the load time) and kept with the cohort. The validation problems are those of
+        the default reading, in `report`."""
+        if definitions.default:
+            return self.endpoints
+        with _VARIANTS_LOCK:  # module-level: a cohort is pickled out of the upload sandbox, a lock cannot be
+            if definitions not in self._variants:
+                self._variants[definitions] = derive(self.tables, definitions).patients
+            return self._variants[definitions]
 
     @property
     def short_hash(self) -> str:

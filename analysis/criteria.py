@@ -107,11 +107,13 @@ def aiha_levels(
     baseline: pd.Series,
     transfusion_dates: pd.DataFrame,
     markers: pd.DataFrame,
+    require_markers: bool = False,
 ) -> pd.DataFrame:
     """Level of each post-baseline Hb count, and whether CR there rested on Hb alone.
 
     hemoglobin: patient_id, date, value. baseline: Hb by patient_id. transfusion_dates:
-    patient_id, date. markers: patient_id, date, test (RET/LDH/TBIL), value."""
+    patient_id, date. markers: patient_id, date, test (RET/LDH/TBIL), value. With
+    `require_markers`, CR also needs at least one marker in the window (no CR on Hb alone)."""
     if hemoglobin.empty:
         out = _empty_levels()
         out["hb_alone"] = pd.Series([], dtype=bool)
@@ -128,8 +130,9 @@ def aiha_levels(
         any_marker |= ~np.isnan(v)
         hemolysis |= np.nan_to_num(v, nan=-np.inf) > UPPER_LIMIT_OF_NORMAL[test]
     rise = np.where(np.isnan(base), False, hb - base >= AIHA_PR_RISE_FROM_BASELINE)
+    no_hemolysis = ~hemolysis & (any_marker if require_markers else True)
     level = np.where(
-        ~recent_tx & (hb >= AIHA_CR_HEMOGLOBIN) & ~hemolysis, COMPLETE,
+        ~recent_tx & (hb >= AIHA_CR_HEMOGLOBIN) & no_hemolysis, COMPLETE,
         np.where(~recent_tx & ((hb >= AIHA_PR_HEMOGLOBIN) | rise), RESPONSE, NR),
     )
     return pd.DataFrame({
@@ -166,7 +169,7 @@ COURSE_COLUMNS = (
 )
 
 
-def course(levels: pd.DataFrame) -> pd.DataFrame:
+def course(levels: pd.DataFrame, relapse_on_loss_of_cr: bool = False) -> pd.DataFrame:
     """From per-assessment levels to one row per patient (index patient_id):
 
     - best_level: highest level held on a confirmed run (0 when none);
@@ -174,7 +177,9 @@ def course(levels: pd.DataFrame) -> pd.DataFrame:
       and the date its confirming count was taken;
     - response_onset / response_confirmed: the same for the first confirmed response (≥ R/PR);
     - relapse_onset / relapse_confirmed: after the first confirmed response, the first two
-      consecutive no-response counts at least 1 day apart (NaT when none).
+      consecutive no-response counts at least 1 day apart (NaT when none); with
+      `relapse_on_loss_of_cr`, for a patient whose best level is CR, the first two such counts
+      below CR after CR was confirmed (IWG 2009: the duration of CR ends at the loss of CR).
 
     A run is a stretch of consecutive assessments all at or above a level; it confirms the level
     at its first count at least CONFIRM_RESPONSE_DAYS after the run began.
@@ -214,6 +219,10 @@ def course(levels: pd.DataFrame) -> pd.DataFrame:
     confirmed_at = pd.Series(out["response_confirmed"]).reindex(pid).to_numpy("datetime64[ns]")
     after = date > confirmed_at  # NaT compares False
     low = after & (level == NR)
+    if relapse_on_loss_of_cr:
+        cr_at = pd.Series(out["best_confirmed"].where(best_is_cr)).reindex(pid).to_numpy("datetime64[ns]")
+        is_cr = out["best_level"].reindex(pid).to_numpy() == COMPLETE
+        low = np.where(is_cr, (date > cr_at) & (level < COMPLETE), low)
     same_next = np.r_[pid[1:] == pid[:-1], False]
     next_low = np.r_[low[1:], False] & same_next
     next_date = np.r_[date[1:], np.datetime64("NaT")]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import criteria
+from .definitions import STEROID_DEPENDENCE_ABOVE_MG, STEROID_DEPENDENCE_DAY, Definitions
 from .schema import (
     AE_STEROID,
     AE_TACROLIMUS,
@@ -69,9 +70,10 @@ def _after_start(rows: pd.DataFrame, start: pd.Series) -> pd.DataFrame:
     return rows[rows["date"] > rows["patient_id"].map(start)]
 
 
-def lab_courses(tables: Tables, patients: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.Series, pd.Series]:
+def lab_courses(tables: Tables, patients: pd.DataFrame, definitions: Definitions = Definitions(),
+                ) -> tuple[pd.DataFrame, pd.Series, pd.Series, pd.Series]:
     """Response course per patient from labs (index patient_id), the baseline platelet and
-    Hb counts, and which patients' CR rested on Hb alone."""
+    Hb counts, and which patients' CR rested on Hb alone, under `definitions`."""
     labs = tables.labs
     start = patients.set_index("patient_id")["treatment_start"]
     diagnosis = patients.set_index("patient_id")["diagnosis"]
@@ -86,7 +88,7 @@ def lab_courses(tables: Tables, patients: pd.DataFrame) -> tuple[pd.DataFrame, p
     hb_rows = hb_rows[hb_rows["patient_id"].map(diagnosis).isin([AIHA, ES])]
     tx = labs.loc[labs["transfused"], ["patient_id", "date"]].drop_duplicates()
     markers = labs.loc[labs["test"].isin(HEMOLYSIS_MARKERS), ["patient_id", "date", "test", "value"]]
-    hb_levels = criteria.aiha_levels(hb_rows, base_hgb, tx, markers)
+    hb_levels = criteria.aiha_levels(hb_rows, base_hgb, tx, markers, definitions.haemolysis_normal_for_cr)
 
     dx_plt = plt_levels["patient_id"].map(diagnosis)
     dx_hb = hb_levels["patient_id"].map(diagnosis)
@@ -95,7 +97,7 @@ def lab_courses(tables: Tables, patients: pd.DataFrame) -> tuple[pd.DataFrame, p
     evans = criteria.evans_levels(plt_levels[dx_plt.eq(ES).to_numpy()], hb_levels[dx_hb.eq(ES).to_numpy()])
     levels = pd.concat([itp, aiha, evans], ignore_index=True)
     levels["patient_id"] = levels["patient_id"].astype(str)
-    course = criteria.course(levels)
+    course = criteria.course(levels, definitions.relapse_on_loss_of_cr)
     hb_alone = hb_levels.loc[hb_levels["hb_alone"], "patient_id"].astype(str).unique()
     return course, base_plt, base_hgb, pd.Series(True, index=pd.Index(hb_alone, name="patient_id"))
 
@@ -196,15 +198,24 @@ def _code(level: pd.Series, diagnosis: pd.Series) -> pd.Series:
     return codes
 
 
-def derive(tables: Tables) -> Derived:
-    """One row per patient with every endpoint; see the module docstring."""
+def _on_steroids_at(segments: pd.DataFrame, day: pd.Series, above_mg: float) -> pd.Series:
+    """Whether each patient (index of `day`) takes more than `above_mg` mg/day prednisone-equivalent on `day`."""
+    at = segments["patient_id"].map(day)
+    covering = segments.loc[(segments["start"] <= at) & (segments["end"] >= at)
+                            & (segments["prednisone_eq_mg"] > above_mg), "patient_id"].unique()
+    return pd.Series(day.index.isin(covering), index=day.index)
+
+
+def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
+    """One row per patient with every endpoint, read under `definitions` (analysis/definitions.py);
+    see the module docstring."""
     problems: list[Problem] = []
     pat = tables.patients.copy()
     pat["patient_id"] = pat["patient_id"].astype(str)
     out = pat.set_index("patient_id")[["arm", "diagnosis", "sex", "age", "weight_kg", "treatment_start", "last_follow_up"]].copy()
     out["follow_up_months"] = _months(out["last_follow_up"] - out["treatment_start"])
 
-    course, base_plt, base_hgb, hb_alone = lab_courses(tables, pat)
+    course, base_plt, base_hgb, hb_alone = lab_courses(tables, pat, definitions)
     out["baseline_plt"] = base_plt.reindex(out.index)
     out["baseline_hgb"] = base_hgb.reindex(out.index)
 
@@ -259,6 +270,25 @@ def derive(tables: Tables) -> Derived:
     out["steroid_stop_months"] = _months(stop_end - first_dose + pd.Timedelta(days=1)).where(known)
     out["steroid_cum_mg"] = st["steroid_cum_mg"].where(has_doses, rec_cum.where(use_rec))
     out["steroid_cum_mg_18m"] = st["steroid_cum_mg_18m"].where(has_doses)
+
+    # Steroid dependence (analysis/definitions.py): a responder on more than the replacement dose at
+    # day STEROID_DEPENDENCE_DAY, followed up past it and not relapsed before it. From the periods
+    # where they are given, else from the recorded interval treatment start → stop date.
+    day = out["treatment_start"] + pd.Timedelta(days=STEROID_DEPENDENCE_DAY)
+    on_then = _on_steroids_at(segments, day, STEROID_DEPENDENCE_ABOVE_MG).where(has_doses, use_rec & (stop_end >= day))
+    held = out["relapse_date"].isna() | (out["relapse_date"] > day)
+    dependent = responded & on_then.astype(bool) & (out["last_follow_up"] >= day) & held
+    out["steroid_dependent"] = dependent.astype("boolean").where(out["responded"].notna())
+    if definitions.steroid_dependence_is_nonresponse:
+        dep = dependent.to_numpy(bool)
+        out.loc[dep, "best_response"] = "NR"
+        out.loc[dep, ["responded", "complete_response"]] = False
+        out.loc[dep, "cr_on_hb_alone"] = False
+        for col in ("response_date", "response_confirmed_date", "best_response_date", "best_response_confirmed_date",
+                    "relapse_date"):
+            out.loc[dep, col] = pd.NaT
+        out.loc[dep, ["time_to_response_months", "rfs_months"]] = np.nan
+        out.loc[dep, "relapsed"] = pd.NA
 
     out = out.join(_ae_flags(tables.adverse_events, out.index))
     out = out.join(_tacrolimus_summary(tables.tacrolimus, out.index))

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
+from .definitions import Definitions
 from .schema import DIAGNOSES, SEXES
 
 
 @dataclass(frozen=True)
 class Filters:
-    """Which patients to include.
+    """Which patients to include, and under which definitions their endpoints are read.
 
     For a list of codes, None means any and an empty tuple means none (nothing is selected, so no
     patient is included); for an age bound, None means no bound. The value is frozen and hashable:
@@ -29,6 +30,9 @@ class Filters:
     sex: tuple[str, ...] | None = field(default=None, metadata={"codes": SEXES, "help": "sexes"})
     age_min: float | None = field(default=None, metadata={"help": "youngest age at treatment start, years"})
     age_max: float | None = field(default=None, metadata={"help": "oldest age at treatment start, years"})
+    # Not a selection: the reviewer's switches (analysis/definitions.py), carried here so that the
+    # cache key, every caption, file name and export of a filter choice name them too.
+    definitions: Definitions = field(default=Definitions(), metadata={"definitions": True})
 
     def __post_init__(self) -> None:
         unknown = [d for d in self.diagnosis or () if d not in DIAGNOSES] + [s for s in self.sex or () if s not in SEXES]
@@ -59,8 +63,9 @@ class Filters:
         return endpoints.loc[keep]
 
     def as_dict(self) -> dict:
-        """The filters of the report (docs/report.md): null for any, a list otherwise."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        """The filters of the report (docs/report.md): null for any, a list otherwise (the
+        definitions are the report's own key)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("definitions")}
         return {name: list(v) if isinstance(v, tuple) else v for name, v in values.items()}
 
     def describe(self) -> str:
@@ -74,4 +79,5 @@ class Filters:
             lo = f"{self.age_min:g}" if self.age_min is not None else ""
             hi = f"{self.age_max:g}" if self.age_max is not None else ""
             parts.append(f"age {lo}–{hi}")
-        return ", ".join(parts) or "all patients"
+        said = ", ".join(parts) or "all patients"
+        return f"{said}; {self.definitions.describe()}" if not self.definitions.default else said

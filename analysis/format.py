@@ -226,3 +226,15 @@ def table1_display(t: pd.DataFrame) -> pd.DataFrame:
     out["p"] = [p_number(p, none="") for p in t["p_value"]]
     out["SMD"] = ["" if missing(v) else f"{v:.2f}" for v in t["smd"]]
     return out
+
+
+def file_stem(*parts: str, limit: int = 120) -> str:
+    """A file name (without extension) from words: letters, digits, - and _ only.
+
+    >>> file_stem("endpoints", "ITP; relapse = loss of CR")
+    'endpoints_ITP_relapse_loss_of_CR'
+    """
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in "_".join(parts)).strip("_")
+    while "__" in safe:
+        safe = safe.replace("__", "_")
+    return safe[:limit]

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .format import missing, p_value, subgroup_table, target_range
+from .format import file_stem, missing, p_value, subgroup_table, target_range
 from .proportions import Comparison
 from .schema import ARM_CONTROL, ARM_LABELS, ARM_TACROLIMUS, ARMS, DIAGNOSIS_LABELS, TACROLIMUS_TROUGH_TARGET
 from .survival import ArmComparison, KMCurve, time_ticks
@@ -162,11 +162,15 @@ def plain(text: str) -> str:
 def stamp(fig: go.Figure, source: str, selection: str, when: str, narrow: bool = False) -> go.Figure:
     """The figure's provenance under it, so that a downloaded PNG or SVG carries it inside the
     image: where the data comes from, which patients (filters, n per arm), when and by which app
-    version. Two lines, three on a narrow figure. Changes `fig` and returns it."""
+    version. Two lines (more when the selection is long, as with a reviewer's definitions in
+    force), three or more on a narrow figure. Changes `fig` and returns it."""
     lines = [w for t in (source, selection, when) for w in textwrap.wrap(t, 62)] if narrow else \
-        [source, f"{selection} · {when}"]
+        [w for t in (source, f"{selection} · {when}") for w in textwrap.wrap(t, 140)]
     bottom = (fig.layout.margin.b or 60) + STAMP_LINE * len(lines) + 8
-    line = dict(xref="paper", yref="paper", x=0, y=0, yshift=-bottom + 6, xanchor="left", yanchor="bottom",
+    # A narrow figure's plot area may start far right of its edge (long category labels): its
+    # lines hang from the plot area's right edge instead, where the margin is small.
+    line = dict(xref="paper", yref="paper", x=1 if narrow else 0, y=0, yshift=-bottom + 6,
+                xanchor="right" if narrow else "left", yanchor="bottom",
                 showarrow=False, text="<br>".join(plain(t) for t in lines),
                 font=dict(size=9 if narrow else 11, color="#555555"), align="left")
     fig.update_layout(margin_b=bottom)
@@ -495,10 +499,8 @@ def ae_diverging(by_term: pd.DataFrame, title: str = "Adverse events by term") -
 
 def export_config(view: str, filters_text: str, fmt: str = "png") -> dict:
     """Plotly toolbar download: PNG at 2× (or SVG) with a file name that says the view and the filters."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in f"{view}_{filters_text}").strip("_")
-    while "__" in safe:
-        safe = safe.replace("__", "_")
-    return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "scale": 2, "filename": safe[:120]},
+    return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "scale": 2,
+                                                           "filename": file_stem(view, filters_text)},
             "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
 
@@ -579,11 +581,12 @@ def weighted_curves(weighted: dict, crude: ArmComparison, title: str, y_title: s
         if c.n:
             fig.add_scatter(x=c.table["time"], y=100 * c.table["survival"], mode="lines", line_shape="hv",
                             line=dict(color=ARM_COLORS[arm], width=1.5, dash="dot"), opacity=0.45,
-                            name=f"{ARM_LABELS[arm]}, crude", hoverinfo="skip")
+                            name=f"{ARM_LABELS[arm]}, crude", hoverinfo="skip",
+                            showlegend=False)  # the title says "crude dotted": two legend entries fit a half-width figure
         w = weighted.get(arm)
         if w is not None and len(w):
             fig.add_scatter(x=w["time"], y=100 * w["survival"], mode="lines", line_shape="hv",
-                            line=dict(color=ARM_COLORS[arm], width=2.8), name=f"{ARM_LABELS[arm]}, weighted",
+                            line=dict(color=ARM_COLORS[arm], width=2.8), name=ARM_LABELS[arm],
                             hovertemplate="%{x:.1f} months: %{y:.1f}%<extra>" + ARM_LABELS[arm] + "</extra>")
     fig.update_xaxes(title=x_title, rangemode="tozero")
     fig.update_yaxes(title=y_title, range=[0, 103])

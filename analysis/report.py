@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .adjusted import iptw, propensity
+from .adjusted import COVARIATE_LABELS, COVARIATES, Adjusted, AdjustedHazard, WeightedRates, iptw, propensity
 from .cohort import Cohort
 from .continuous import TwoGroups
 from .filters import Filters
-from .format import interval, missing, number, p_number, percent
+from .format import hazard_ratio, interval, missing, number, p_number, percent
 from .proportions import Comparison, Proportion, StratifiedComparison
 from .results import Results, compute
 from .schema import ARM_CONTROL, ARM_TACROLIMUS, ARMS, CURRENCY, DIAGNOSES, TACROLIMUS_TROUGH_TARGET, by_arm
@@ -29,7 +29,8 @@ ENDPOINT_COLUMNS = (
     "response_date", "best_response_date", "time_to_response_months", "relapsed", "relapse_date", "rfs_months",
     "steroid_source", "steroid_cum_mg", "steroid_cum_mg_18m", "steroid_stop_date", "steroid_stop_months",
     "steroid_stopped", "any_ae", "steroid_ae", "tacrolimus_ae", "grade3_ae", "serious_ae", "ae_count",
-    "tacrolimus_median_trough", "tacrolimus_trough_in_range", "drug_cost_18m", "propensity_score", "weight",
+    "tacrolimus_median_trough", "tacrolimus_trough_in_range", "drug_cost_18m", "steroid_dependent",
+    "propensity_score", "weight",
 )
 
 
@@ -113,6 +114,46 @@ _SAFETY_KEYS = {"any_ae": "any_ae", "steroid_ae": "steroid_related", "tacrolimus
                 "grade3_ae": "grade3", "serious_ae": "serious"}
 
 
+def _weighted(w: WeightedRates | None) -> dict | None:
+    if w is None:
+        return None
+    return {ARM_TACROLIMUS: {"rate": w.rate_a}, ARM_CONTROL: {"rate": w.rate_b}, "difference": w.difference,
+            "difference_ci": list(w.difference_ci), "odds_ratio": w.odds_ratio, "odds_ratio_ci": list(w.odds_ratio_ci),
+            "p_value": w.p_value, "reason": w.reason or None}
+
+
+def _hazard(h: AdjustedHazard | None) -> dict | None:
+    if h is None:
+        return None
+    return {"hazard_ratio": h.hazard_ratio, "ci": list(h.ci), "p_value": h.p_value, "method": h.method,
+            "reason": h.reason or None}
+
+
+def _adjusted(a: Adjusted) -> dict:
+    """The `adjusted` section (docs/report.md): the propensity model, the weights, balance and the
+    adjusted estimates of one estimand."""
+    w = a.weights
+    weights = None
+    if w is not None:
+        v = w.weights
+        weights = {"min": v.min(), "median": v.median(), "max": v.max(), "sum": v.sum(),
+                   "truncated_at": list(w.truncated) if w.truncated else None,
+                   "effective_n": {arm: w.effective_n.get(arm) for arm in ARMS}}
+    return {
+        "estimand": a.estimand,
+        "covariates": list(COVARIATES),
+        "covariates_used": list(a.model.used),
+        "coefficients": {k: float(v) for k, v in a.model.coefficients.items()},
+        "weights": weights,
+        "balance": _records(a.balance),
+        "orr": _weighted(a.orr), "crr": _weighted(a.crr),
+        "rfs": _hazard(a.rfs), "rfs_multivariable": _hazard(a.rfs_multivariable),
+        "steroid_stop": _hazard(a.steroid_stop), "steroid_stop_multivariable": _hazard(a.steroid_stop_multivariable),
+        "e_values": {k: {"estimate": v[0], "ci_limit": v[1]} for k, v in a.e_values.items()},
+        "reason": a.reason or None,
+    }
+
+
 def build(cohort: Cohort, filters: Filters = Filters(), results: Results | None = None) -> dict:
     r = results or compute(cohort, filters)
     p = r.patients
@@ -124,6 +165,7 @@ def build(cohort: Cohort, filters: Filters = Filters(), results: Results | None 
         "cohort": {"name": cohort.name, "synthetic": cohort.synthetic, "sha256": cohort.sha256,
                    "patients_total": int(len(cohort.endpoints))},
         "filters": filters.as_dict(),
+        "definitions": {**filters.definitions.as_dict(), "in_force": filters.definitions.sentences()},
         "n": {arm: int(len(arms[arm])) for arm in ARMS},
         "baseline": {
             "male": {arm: int(arms[arm]["sex"].eq("M").sum()) for arm in ARMS},
@@ -167,6 +209,7 @@ def build(cohort: Cohort, filters: Filters = Filters(), results: Results | None 
             "by_term": _records(r.safety.by_term),
         },
         "cost": {"drug_cost_18m": {**_two(r.safety.cost), "currency": CURRENCY}},
+        "adjusted": _adjusted(r.adjusted),
     }
     return clean(report)
 
@@ -175,7 +218,7 @@ def endpoints_table(cohort: Cohort, filters: Filters = Filters()) -> pd.DataFram
     """The per-patient table the statistics run on (booleans true/false, dates ISO), with each
     patient's propensity score and stabilised IPTW weight (ATE) in the filtered selection, so that
     the adjusted comparison can be re-run elsewhere (empty when no model can be fitted)."""
-    patients = filters.apply(cohort.endpoints)
+    patients = filters.apply(cohort.endpoints_under(filters.definitions))
     model = propensity(patients)
     weights = (iptw(model.scores, patients["arm"] == ARM_TACROLIMUS).weights if not model.reason
                else pd.Series(float("nan"), index=patients.index))
@@ -199,6 +242,39 @@ def endpoints_csv(table: pd.DataFrame) -> bytes:
 # Markdown
 
 
+def _adjusted_markdown(a: dict) -> list[str]:
+    """The adjusted comparison as a short table: IPTW and multivariable estimates beside each other."""
+    lines = ["", f"## Adjusted comparison ({a['estimand']}, propensity-score weighting)", ""]
+    if a["reason"]:
+        return lines + [f"Not computed for this selection: {a['reason']}."]
+
+    def ratio(block: dict | None, key: str, ci: str) -> str:
+        if block is None:
+            return "–"
+        low, high = block[ci]
+        return hazard_ratio(*(float("nan") if v is None else v for v in (block[key], low, high)), block["reason"] or "")
+
+    eff = a["weights"]["effective_n"]
+    lines += [
+        "| Endpoint | IPTW | Multivariable | E-value (estimate; CI limit) |",
+        "|---|---|---|---|",
+    ]
+    for name, key in (("Best ORR, odds ratio", "orr"), ("Best CRR, odds ratio", "crr")):
+        lines.append(f"| {name} | {ratio(a[key], 'odds_ratio', 'odds_ratio_ci')} | – | {_e_value(a['e_values'].get(key))} |")
+    for name, key in (("Relapse, hazard ratio", "rfs"), ("Steroid stop, hazard ratio", "steroid_stop")):
+        lines.append(f"| {name} | {ratio(a[key], 'hazard_ratio', 'ci')} | {ratio(a[key + '_multivariable'], 'hazard_ratio', 'ci')} "
+                     f"| {_e_value(a['e_values'].get(key))} |")
+    worst = max((abs(r["smd_after"]) for r in a["balance"] if r["smd_after"] is not None), default=None)
+    lines += ["", f"Covariates: {', '.join(COVARIATE_LABELS[c] for c in a['covariates_used'])}. Effective sample size: tacrolimus "
+                  f"{number(eff[ARM_TACROLIMUS], 0)}, control {number(eff[ARM_CONTROL], 0)}. Largest |SMD| after "
+                  f"weighting: {number(worst, 2)}."]
+    return lines
+
+
+def _e_value(v: dict | None) -> str:
+    return "–" if v is None else f"{number(v['estimate'], 2)}; {number(v['ci_limit'], 2)}"
+
+
 def markdown(rep: dict) -> str:
     t, c = ARM_TACROLIMUS, ARM_CONTROL
     co = rep["cohort"]
@@ -208,6 +284,8 @@ def markdown(rep: dict) -> str:
         ("**Synthetic data — not real patients.** " if co["synthetic"] else "")
         + f"Cohort hash {co['sha256'][:12]}; {co['patients_total']} patients in the cohort.",
         f"Filters: {', '.join(f'{k} = {v}' for k, v in rep['filters'].items() if v is not None) or 'none'}.",
+        *([f"Reviewer's definitions in force: {' '.join(rep['definitions']['in_force'])}"]
+          if rep["definitions"]["in_force"] else []),
         "",
         "| | Tacrolimus + steroid | Steroid alone | p | test |",
         "|---|---|---|---|---|",
@@ -249,6 +327,7 @@ def markdown(rep: dict) -> str:
         f"Relapse-free survival: hazard ratio (tacrolimus vs control) {number(hr, 2)} "
         f"(95% CI {interval(rfs['hazard_ratio_ci'], lambda v: f'{v:.2f}')}), Cox model."
         + (f" {rfs['hazard_ratio_reason']}." if rfs["hazard_ratio_reason"] else ""),
+        *_adjusted_markdown(rep["adjusted"]),
         "",
         "## Table 1",
         "",

@@ -32,7 +32,7 @@ class Results:
 
     def __init__(self, cohort: Cohort, filters: Filters) -> None:
         self.filters = filters
-        self.patients: pd.DataFrame = filters.apply(cohort.endpoints)
+        self.patients: pd.DataFrame = filters.apply(cohort.endpoints_under(filters.definitions))
         # The tables a section needs, not the cohort: results outlive a cohort let go to free
         # memory (hosting/held.py), and the lab table, the largest, is needed by none of them.
         self._tacrolimus = cohort.tables.tacrolimus

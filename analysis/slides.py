@@ -117,6 +117,10 @@ def deck(cohort: Cohort, filters: Filters = Filters(), results: Results | None =
         slides += [Slide(t, lines=(problem,)) for t in RESULT_TITLES]
     else:
         slides += [_response(r), *_relapse(r), *_steroids(r), *_safety(r)]
+    if not filters.definitions.default:
+        slides.append(Slide("Definitions in force", lines=(
+            "These results read response and relapse as a reviewer asked, not as the study did:",
+            *filters.definitions.sentences())))
     slides.append(_methods())
     return Deck(QUESTION, facts, tuple(slides), footer, {"synthetic": cohort.synthetic, "name": cohort.name})
 

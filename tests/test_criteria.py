@@ -8,18 +8,19 @@ import pytest
 
 from analysis import criteria
 from analysis.cohort import from_frames
+from analysis.definitions import Definitions
 from conftest import frames, patient, series
 
 START = "2020-01-01"
 
 
-def derive_one(diagnosis: str, labs: list[dict]) -> pd.Series:
-    c = from_frames(frames([patient("P1", diagnosis=diagnosis, start=START, last="2021-06-30")], labs=labs))
-    return c.endpoints.set_index("patient_id").loc["P1"]
+def derive_one(diagnosis: str, labs: list[dict], definitions: Definitions = Definitions(), **tables) -> pd.Series:
+    c = from_frames(frames([patient("P1", diagnosis=diagnosis, start=START, last="2021-06-30")], labs=labs, **tables))
+    return c.endpoints_under(definitions).set_index("patient_id").loc["P1"]
 
 
-def itp(days_values, baseline=10.0, **extra) -> pd.Series:
-    return derive_one("ITP", series("P1", START, [(0, baseline)] + days_values, **extra))
+def itp(days_values, baseline=10.0, definitions: Definitions = Definitions(), **extra) -> pd.Series:
+    return derive_one("ITP", series("P1", START, [(0, baseline)] + days_values, **extra), definitions)
 
 
 @pytest.mark.parametrize("value,expected", [(100, "CR"), (99, "R")])
@@ -75,12 +76,32 @@ def test_losing_cr_but_keeping_r_is_not_a_relapse():
     assert e.best_response == "CR" and e.relapsed == False  # noqa: E712
 
 
+LOSS_OF_CR = Definitions(relapse_on_loss_of_cr=True)
+
+
+def test_under_the_loss_of_cr_definition_losing_cr_is_a_relapse():
+    e = itp([(7, 150), (14, 150), (60, 60), (61, 55)], definitions=LOSS_OF_CR)
+    assert e.best_response == "CR" and e.relapsed == True  # noqa: E712
+    assert e.relapse_date == pd.Timestamp("2020-03-01")
+    assert e.rfs_months == pytest.approx((pd.Timestamp("2020-03-01") - pd.Timestamp("2020-01-08")).days / 30.4375)
+
+
+def test_under_the_loss_of_cr_definition_one_count_below_cr_and_r_patients_are_as_before():
+    one_dip = itp([(7, 150), (14, 150), (60, 60), (90, 150)], definitions=LOSS_OF_CR)
+    assert one_dip.relapsed == False  # noqa: E712
+    # A dip below CR before CR was confirmed does not count: R on day 7, CR confirmed on day 28.
+    early = itp([(7, 50), (14, 150), (17, 60), (18, 55), (21, 150), (28, 150)], definitions=LOSS_OF_CR)
+    assert early.best_response == "CR" and early.relapsed == False  # noqa: E712
+    r_only = itp([(7, 60), (14, 60), (60, 40), (61, 45)], definitions=LOSS_OF_CR)
+    assert r_only.best_response == "R" and r_only.relapsed == False  # noqa: E712
+
+
 def test_non_responders_have_no_rfs():
     e = itp([(7, 12), (14, 15)])
     assert e.best_response == "NR" and pd.isna(e.rfs_months) and pd.isna(e.relapsed)
 
 
-def aiha(hb_days, markers=(), baseline=70.0, transfusions=()):
+def aiha(hb_days, markers=(), baseline=70.0, transfusions=(), definitions: Definitions = Definitions()):
     labs = series("P1", START, [(0, baseline)] + list(hb_days), test="HGB")
     for test, d, v in markers:
         labs += series("P1", START, [(d, v)], test=test)
@@ -88,7 +109,7 @@ def aiha(hb_days, markers=(), baseline=70.0, transfusions=()):
         for row in labs:
             if row["date"] == (pd.Timestamp(START) + pd.Timedelta(days=d)).date().isoformat() and row["test"] == "HGB":
                 row["transfused"] = True
-    return derive_one("AIHA", labs)
+    return derive_one("AIHA", labs, definitions)
 
 
 NORMAL_MARKERS = [("LDH", 20, 180), ("TBIL", 20, 12), ("RET", 20, 1.5)]
@@ -166,3 +187,51 @@ def test_thresholds_are_named_constants():
     assert (criteria.ITP_CR_PLATELETS, criteria.ITP_R_PLATELETS, criteria.ITP_R_FOLD_OVER_BASELINE) == (100, 30, 2)
     assert (criteria.AIHA_CR_HEMOGLOBIN, criteria.AIHA_PR_HEMOGLOBIN, criteria.AIHA_PR_RISE_FROM_BASELINE) == (120, 100, 20)
     assert (criteria.CONFIRM_RESPONSE_DAYS, criteria.CONFIRM_LOSS_DAYS, criteria.TRANSFUSION_FREE_DAYS) == (7, 1, 7)
+
+
+HAEMOLYSIS = Definitions(haemolysis_normal_for_cr=True)
+
+
+def test_under_the_haemolysis_definition_cr_needs_a_normal_marker_within_the_window():
+    assert aiha([(20, 130), (27, 130)], definitions=HAEMOLYSIS).best_response == "PR"
+    window = criteria.MARKER_WINDOW_DAYS
+    marked = [(m, 20, v) for m, _, v in NORMAL_MARKERS] + [("LDH", 27 - window, 180)]
+    assert aiha([(20, 130), (27, 130)], markers=marked, definitions=HAEMOLYSIS).best_response == "CR"
+    # The marker of day 20 is one day too old for the count of day 28.
+    late = [(m, 20, v) for m, _, v in NORMAL_MARKERS]
+    assert aiha([(20, 130), (20 + window + 1, 130)], markers=late, definitions=HAEMOLYSIS).best_response == "PR"
+    assert aiha([(20, 130), (20 + window + 1, 130)], markers=late).best_response == "CR"
+
+
+def dose(start_day: int, end_day: int, mg: float) -> dict:
+    day = lambda d: (pd.Timestamp(START) + pd.Timedelta(days=d)).date().isoformat()  # noqa: E731
+    return {"patient_id": "P1", "drug": "prednisone", "start_date": day(start_day), "end_date": day(end_day),
+            "daily_dose_mg": mg}
+
+
+DEPENDENCE = Definitions(steroid_dependence_is_nonresponse=True)
+
+
+@pytest.mark.parametrize("doses,dependent", [
+    ([dose(0, 200, 10)], True),                      # 10 mg/day on day 183
+    ([dose(0, 182, 10)], False),                     # stopped the day before
+    ([dose(0, 150, 20), dose(151, 200, 5)], False),  # 5 mg/day on day 183: replacement, not dependence
+])
+def test_steroid_dependence_is_read_from_the_periods(doses, dependent):
+    counts = [(7, 150), (14, 150), (300, 150)]
+    labs = series("P1", START, [(0, 10.0)] + counts)
+    default = derive_one("ITP", labs, steroid_doses=doses)
+    assert default.best_response == "CR" and default.steroid_dependent == dependent
+    under = derive_one("ITP", labs, DEPENDENCE, steroid_doses=doses)
+    assert under.steroid_dependent == dependent
+    if dependent:
+        assert under.best_response == "NR" and under.responded == False  # noqa: E712
+        assert pd.isna(under.rfs_months) and pd.isna(under.relapsed)
+    else:
+        assert under.best_response == "CR" and under.rfs_months == default.rfs_months
+
+
+def test_a_relapse_before_day_183_is_not_steroid_dependence():
+    labs = series("P1", START, [(0, 10.0), (7, 150), (14, 150), (100, 10), (101, 12)])
+    e = derive_one("ITP", labs, DEPENDENCE, steroid_doses=[dose(0, 250, 20)])
+    assert e.steroid_dependent == False and e.best_response == "CR" and e.relapsed == True  # noqa: E712

@@ -8,6 +8,7 @@ import pytest
 
 from analysis import synth
 from analysis.cohort import from_frames
+from analysis.definitions import Definitions
 from analysis.schema import CohortError
 from conftest import frames, patient, series
 
@@ -107,6 +108,12 @@ def test_derived_endpoints_agree_with_latent_truth():
     assert best_ok.mean() >= 0.98, best_ok.mean()
     assert relapse_ok.mean() >= 0.98, relapse_ok.mean()
     assert (e["endpoint_source"] == "labs").all()
+    # Under the reviewer's relapse definition a CR patient's fall to the R level is a relapse too.
+    lost = truth["cr_lost_day"] >= 0
+    assert lost.sum() > 50
+    v = c.endpoints_under(Definitions(relapse_on_loss_of_cr=True)).set_index("patient_id").loc[e.index]
+    loss_ok = v["relapsed"].fillna(False).astype(bool).eq(truth["true_relapse"] | lost)
+    assert loss_ok.mean() >= 0.98, loss_ok.mean()
 
 
 def test_recorded_response_without_date_is_warned_about():

@@ -43,9 +43,9 @@ if show.enough_patients(ctx):
 
         left, right = st.columns(2)
         with left:
-            show.chart(plots.love_plot(a.balance), "balance", ctx)
+            show.chart(plots.love_plot(a.balance), "balance", ctx, half=True)
         with right:
-            show.chart(plots.overlap(a.model.scores, r.patients["arm"] == "tacrolimus"), "overlap", ctx)
+            show.chart(plots.overlap(a.model.scores, r.patients["arm"] == "tacrolimus"), "overlap", ctx, half=True)
         worst = a.balance["smd_after"].abs().max()
         if worst > 0.1:
             st.info(f"After weighting, a covariate still differs between the arms (largest |SMD| {worst:.2f} > 0.1): "
@@ -55,8 +55,15 @@ if show.enough_patients(ctx):
                    f"{(r.patients['arm'] == 'control').sum()}. Covariates in the model: "
                    f"{', '.join(COVARIATE_LABELS[c] for c in a.model.used)}.")
 
-        show.chart(plots.weighted_curves(a.rfs_curves, r.rfs, "Relapse-free survival, weighted (crude dotted)"),
-                   "rfs_weighted", ctx)
+        left, right = st.columns(2)
+        with left:
+            show.chart(plots.weighted_curves(a.rfs_curves, r.rfs, "Relapse-free survival, weighted (crude dotted)"),
+                       "rfs_weighted", ctx, half=True)
+        with right:
+            show.chart(plots.weighted_curves(a.steroid_curves, r.steroids.discontinuation,
+                                             "Still on steroids, weighted (crude dotted)", y_title="On steroids (%)",
+                                             x_title="Months since the first steroid dose"),
+                       "steroids_weighted", ctx, half=True)
         st.caption(
             f"n = {len(r.patients)} ({ctx.filters.describe()}). Propensity score: logistic regression of tacrolimus on "
             "the covariates above (a baseline not measured enters as 0 with an indicator). Stabilised inverse "

@@ -6,6 +6,7 @@ import json
 
 import streamlit as st
 
+from analysis import format as fmt
 from analysis import slides
 from analysis.cohort import DEFAULT_COHORT
 from analysis.report import build, endpoints_csv, endpoints_table, markdown
@@ -60,11 +61,12 @@ st.subheader("Downloads for the current filters")
 st.caption(f"Filters: {ctx.filters.describe()}. These files hold this cohort's data: they are built when clicked and "
            "served to this browser session only.")
 cols = st.columns(3)
-download("Endpoints per patient (CSV)", "endpoints.csv", "text/csv",
+stem = fmt.file_stem(ctx.filters.describe())  # the files say which patients and definitions they hold
+download("Endpoints per patient (CSV)", f"endpoints_{stem}.csv", "text/csv",
          lambda: endpoints_csv(endpoints_table(c, ctx.filters)), cols[0])
-download("Report (JSON)", "report.json", "application/json",
+download("Report (JSON)", f"report_{stem}.json", "application/json",
          lambda: json.dumps(build(c, ctx.filters, ctx.results), indent=2, ensure_ascii=False).encode(), cols[1])
-download("Report (Markdown)", "report.md", "text/markdown",
+download("Report (Markdown)", f"report_{stem}.md", "text/markdown",
          lambda: markdown(build(c, ctx.filters, ctx.results)).encode(), cols[2])
 
 st.subheader("Slides for a talk")
@@ -78,10 +80,10 @@ if slides.renderer() is None:
                    help="The PowerPoint deck's figures are drawn by a browser, and none is installed on this server "
                         "(apt-get install chromium). The HTML deck works without one.")
 else:
-    download("Slides (PowerPoint)", "talk.pptx",
+    download("Slides (PowerPoint)", f"talk_{stem}.pptx",
              "application/vnd.openxmlformats-officedocument.presentationml.presentation",
              lambda: slides.to_pptx(slides.deck(c, ctx.filters, ctx.results)), cols[0])
-download("Slides (HTML, offline)", "talk.html", "text/html",
+download("Slides (HTML, offline)", f"talk_{stem}.html", "text/html",
          lambda: slides.to_html(slides.deck(c, ctx.filters, ctx.results)).encode("utf-8"), cols[1])
 
 with st.expander("Deployment settings in effect (for IT)"):

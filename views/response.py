@@ -17,9 +17,10 @@ if show.enough_patients(ctx):
     left, right = st.columns([3, 2])
     with left:
         show.chart(plots.rates({"Best ORR (CR + R/PR)": r.orr, "Best CRR": r.crr}, "Best response rates by arm"),
-                   "response_rates", ctx)
+                   "response_rates", ctx, half=True)
     with right:
-        show.chart(plots.response_distribution(r.distribution, "Best response distribution"), "response_distribution", ctx)
+        show.chart(plots.response_distribution(r.distribution, "Best response distribution"), "response_distribution",
+                   ctx, half=True)
 
     rows = [{"Endpoint": label, "Tacrolimus + steroid": f"{c.a.events}/{c.a.n}", "Steroid alone": f"{c.b.events}/{c.b.n}",
              "Difference (95% CI)": fmt.difference(c), "Odds ratio (95% CI)": fmt.odds_ratio(c),

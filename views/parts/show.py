@@ -81,17 +81,26 @@ def synthetic_notice(ctx) -> None:
                    "of Zhang et al., Ann Hematol 2022. Load your own cohort on the Data page.")
 
 
+def definitions_notice(ctx) -> None:
+    """On every page while a reviewer's definition is switched on: which, in full sentences."""
+    said = ctx.filters.definitions.sentences()
+    if said:
+        st.info("**Reviewer's definitions in force** (sidebar, Definitions): " + " ".join(said),
+                icon=":material/rule:")
+
+
 def table(frame, **kwargs) -> None:
     """A table shown whole, without an inner scroll box (35 px a row)."""
     st.dataframe(frame, height=35 * (len(frame) + 1) + 3, width="stretch", **kwargs)
 
 
-def chart(fig, view: str, ctx) -> None:
-    """A figure, full width, with its provenance inside it, larger in projector mode, narrower on a
-    phone; its camera icon downloads it as PNG (2×) or SVG, named by view and filters."""
+def chart(fig, view: str, ctx, half: bool = False) -> None:
+    """A figure, full width (of its column), with its provenance inside it, larger in projector
+    mode, narrower on a phone; its camera icon downloads it as PNG (2×) or SVG, named by view and
+    filters. `half`: the figure sits in one of two columns, so its provenance wraps as on a phone."""
     fmt = "svg" if st.session_state.get("export_format") == "SVG" else "png"
     phone = on_a_phone() and not st.session_state.get("projector")
-    stamp(fig, *provenance(ctx), narrow=phone)
+    stamp(fig, *provenance(ctx), narrow=phone or half)
     if st.session_state.get("projector"):
         for_projector(fig)
     elif phone:

@@ -1,11 +1,15 @@
 """The sidebar filters, bound to the URL (/rfs?dx=ITP&sex=Female&age=40&age=70) so that a
-filtered view can be shared as a link, and the figure download format."""
+filtered view can be shared as a link, the reviewer's definitions (/rfs?relapse_cr=true, see
+analysis/definitions.py), and the figure download format."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from dataclasses import fields
+
 from analysis.cohort import Cohort
+from analysis.definitions import Definitions
 from analysis.filters import Filters
 from analysis.schema import ARMS, DIAGNOSES, SEX_LABELS, SEXES, by_arm
 
@@ -20,6 +24,19 @@ def _reset(age_range: tuple[int, int]) -> None:
     st.session_state["dx"] = list(DIAGNOSES)
     st.session_state["sex"] = list(SEXES)
     st.session_state["age"] = age_range
+
+
+def _definitions() -> Definitions:
+    """The reviewer's switches, one toggle each, kept in the URL under their short names."""
+    # Open when the link switched one on, so that the reader sees which.
+    opened = any(str(st.query_params.get(f.metadata["url"], "")).lower() == "true" for f in fields(Definitions))
+    with st.expander("Definitions", expanded=opened):
+        st.caption("How response and relapse are read. Off: the study's reading. Every page, download and slide "
+                   "follows these switches and names the ones that are on.")
+        on = {f.name: st.toggle(f.metadata["label"], key=f.metadata["url"], bind="query-params",
+                                help=f.metadata["help"].capitalize() + ".")
+              for f in fields(Definitions)}
+    return Definitions(**on)
 
 
 def filters(cohort: Cohort) -> Filters:
@@ -39,6 +56,7 @@ def filters(cohort: Cohort) -> Filters:
             sex=_chosen(SEXES, sex),
             age_min=float(age[0]) if age[0] > lo else None,
             age_max=float(age[1]) if age[1] < hi else None,
+            definitions=_definitions(),
         )
         shown = chosen.apply(e)
         n_t, n_c = (len(rows) for rows in by_arm(shown))
