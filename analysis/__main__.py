@@ -86,7 +86,7 @@ def _endpoints(args: argparse.Namespace) -> int:
         out.write_bytes(endpoints_csv(table))
     else:
         table.to_parquet(out, index=False)
-    print(f"Wrote {len(table)} patients × {table.shape[1]} columns to {out}.")
+    print(f"Wrote {len(table)} patients × {table.shape[1]} columns ({filters.describe()}) to {out}.")
     return 0
 
 

@@ -287,11 +287,38 @@ WEIGHTED_COX = "Cox proportional hazards weighted by IPTW (Efron ties), robust (
 MULTIVARIABLE_COX = "Cox proportional hazards, arm and the propensity covariates (Efron ties), Wald 95% CI"
 
 
+# Beyond this |log hazard ratio| (a ratio above 22,000 or below 1/22,000) the likelihood has no
+# maximum: the arms' events do not overlap in time (R's coxph warns "coefficient may be infinite").
+LOG_HR_LIMIT = 10.0
+
+
+def _not_estimable(frame: pd.DataFrame, event: str, method: str) -> AdjustedHazard | None:
+    """The reason a Cox model of the arm cannot be fitted to `frame`, as an answer; None when it can."""
+    if frame["tacrolimus"].nunique() < 2 or frame[event].sum() == 0:
+        return AdjustedHazard(NAN, (NAN, NAN), NAN, method, "no events, or one arm only")
+    # An arm without events makes the likelihood rise for ever: the hazard ratio is 0 or infinite.
+    eventless = [name for value, name in ((1.0, "tacrolimus"), (0.0, "control"))
+                 if frame.loc[frame["tacrolimus"] == value, event].sum() == 0]
+    if eventless:
+        return AdjustedHazard(NAN, (NAN, NAN), NAN, method, f"no events in the {eventless[0]} arm")
+    return None
+
+
+def _answer(hr: float, ci: tuple[float, float], p: float, method: str) -> AdjustedHazard:
+    """A fitted hazard ratio, or the reason it is not an estimate (infinite, or the fit ran away)."""
+    if not all(math.isfinite(v) for v in (hr, *ci, p)) or hr <= 0 or abs(math.log(hr)) > LOG_HR_LIMIT:
+        return AdjustedHazard(NAN, (NAN, NAN), NAN, method, "in this selection the likelihood has no maximum (the arms' "
+                                                            "events do not overlap in time), so the ratio runs to 0 or "
+                                                            "infinity")
+    return AdjustedHazard(hr, ci, p, method)
+
+
 def _cox(frame: pd.DataFrame, duration: str, event: str, weights: str | None, robust: bool, method: str) -> AdjustedHazard:
     from lifelines import CoxPHFitter
 
-    if frame["tacrolimus"].nunique() < 2 or frame[event].sum() == 0:
-        return AdjustedHazard(NAN, (NAN, NAN), NAN, method, "no events, or one arm only")
+    refused = _not_estimable(frame, event, method)
+    if refused:
+        return refused
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lifelines warns about weights that are not integers: that is the point
         try:
@@ -300,8 +327,8 @@ def _cox(frame: pd.DataFrame, duration: str, event: str, weights: str | None, ro
         except Exception:  # convergence failure on a tiny or separated selection
             return AdjustedHazard(NAN, (NAN, NAN), NAN, method, "the model does not converge for this selection")
     row = fit.summary.loc["tacrolimus"]
-    return AdjustedHazard(float(row["exp(coef)"]), (float(row["exp(coef) lower 95%"]), float(row["exp(coef) upper 95%"])),
-                          float(row["p"]), method)
+    return _answer(float(row["exp(coef)"]), (float(row["exp(coef) lower 95%"]), float(row["exp(coef) upper 95%"])),
+                   float(row["p"]), method)
 
 
 def _survival_frame(patients: pd.DataFrame, duration: str, event: str) -> pd.DataFrame:
@@ -317,23 +344,18 @@ def weighted_cox(patients: pd.DataFrame, duration: str, event: str, weights: pd.
     (vectorised; lifelines' robust variance is a loop over patients and differs from R's for tied
     times — see that module)."""
     frame = _survival_frame(patients, duration, event).assign(w=weights.reindex(patients.index).astype(float)).dropna()
-    if frame["tacrolimus"].nunique() < 2 or frame["e"].sum() == 0:
-        return AdjustedHazard(NAN, (NAN, NAN), NAN, WEIGHTED_COX, "no events, or one arm only")
-    # An arm without events makes the likelihood rise for ever: the hazard ratio is 0 or infinite
-    # (R's coxph warns and prints a huge coefficient), so say so instead.
-    eventless = [name for value, name in ((1.0, "tacrolimus"), (0.0, "control"))
-                 if frame.loc[frame["tacrolimus"] == value, "e"].sum() == 0]
-    if eventless:
-        return AdjustedHazard(NAN, (NAN, NAN), NAN, WEIGHTED_COX, f"no events in the {eventless[0]} arm")
+    refused = _not_estimable(frame, "e", WEIGHTED_COX)
+    if refused:
+        return refused
     with np.errstate(all="ignore"):
         try:
             fit = cox.fit(frame["t"], frame["e"], frame[["tacrolimus"]], frame["w"], robust=True)
             hr, ci, p = fit.hazard_ratio()
-        except (np.linalg.LinAlgError, ValueError, OverflowError):
-            fit, hr = None, NAN
-    if fit is None or not fit.converged or not all(math.isfinite(v) for v in (hr, *ci)):
+        except (np.linalg.LinAlgError, ValueError, OverflowError, ZeroDivisionError):
+            return AdjustedHazard(NAN, (NAN, NAN), NAN, WEIGHTED_COX, "the model does not converge for this selection")
+    if not fit.converged:
         return AdjustedHazard(NAN, (NAN, NAN), NAN, WEIGHTED_COX, "the model does not converge for this selection")
-    return AdjustedHazard(hr, ci, p, WEIGHTED_COX)
+    return _answer(hr, ci, p, WEIGHTED_COX)
 
 
 def multivariable_cox(patients: pd.DataFrame, duration: str, event: str) -> AdjustedHazard:

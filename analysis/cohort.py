@@ -19,6 +19,8 @@ from .schema import CohortError, Tables, ValidationReport, validate
 
 DEFAULT_COHORT = Path(__file__).resolve().parent.parent / "data" / "cohort"
 _VARIANTS_LOCK = threading.Lock()
+_PENDING: dict = {}  # (cohort, definitions) being derived → its lock
+VARIANTS_KEPT = 2
 
 
 @dataclass(frozen=True)
@@ -31,20 +33,41 @@ class Cohort:
     endpoints: pd.DataFrame  # one row per patient (see analysis.derive)
     steroid_segments: pd.DataFrame  # daily prednisone-equivalent dose as constant segments
     report: ValidationReport  # warnings that did not stop the analysis
-    # The endpoints under other definitions, derived when first asked for (endpoints_under).
+    # The endpoints under other definitions, derived when first asked for (endpoints_under), the
+    # VARIANTS_KEPT most recently used.
     _variants: dict = field(default_factory=dict, compare=False, repr=False)
 
     def endpoints_under(self, definitions: Definitions) -> pd.DataFrame:
         """The per-patient endpoints read under `definitions` (analysis/definitions.py): the
-        default reading is `endpoints`; another is derived again from the tables once (about a
-        quarter of the load time) and kept with the cohort. The validation problems are those of
-        the default reading, in `report`."""
+        default reading is `endpoints`; another is derived again from the tables (about a quarter
+        of the load time) and kept with the cohort, at most VARIANTS_KEPT of them, so that a cohort
+        holds at most that many extra per-patient tables. Two sessions asking for the same reading
+        derive it once; other cohorts and readings do not wait. The validation problems are those
+        of the default reading, in `report`."""
         if definitions.default:
             return self.endpoints
-        with _VARIANTS_LOCK:  # module-level: a cohort is pickled out of the upload sandbox, a lock cannot be
-            if definitions not in self._variants:
-                self._variants[definitions] = derive(self.tables, definitions).patients
-            return self._variants[definitions]
+        key = (id(self), definitions)
+        with _VARIANTS_LOCK:  # module-level locks: a cohort is pickled out of the upload sandbox, a lock is not
+            if definitions in self._variants:
+                self._variants[definitions] = self._variants.pop(definitions)  # most recently used last
+                return self._variants[definitions]
+            pending = _PENDING.setdefault(key, threading.Lock())
+        with pending:
+            with _VARIANTS_LOCK:
+                if definitions in self._variants:
+                    return self._variants[definitions]
+            try:
+                derived = derive(self.tables, definitions).patients
+            except BaseException:
+                with _VARIANTS_LOCK:
+                    _PENDING.pop(key, None)
+                raise
+            with _VARIANTS_LOCK:  # stored and no longer pending in one step
+                self._variants[definitions] = derived
+                while len(self._variants) > VARIANTS_KEPT:
+                    self._variants.pop(next(iter(self._variants)))
+                _PENDING.pop(key, None)
+            return derived
 
     @property
     def short_hash(self) -> str:

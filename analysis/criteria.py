@@ -60,6 +60,7 @@ def _empty_levels() -> pd.DataFrame:
         "patient_id": pd.Series([], dtype="string"),
         "date": pd.Series([], dtype="datetime64[ns]"),
         "level": pd.Series([], dtype="int8"),
+        "hold": pd.Series([], dtype="int8"),
     })
 
 
@@ -82,6 +83,7 @@ def itp_levels(platelets: pd.DataFrame, baseline: pd.Series) -> pd.DataFrame:
         "patient_id": platelets["patient_id"].to_numpy(),
         "date": platelets["date"].to_numpy(),
         "level": level.astype("int8"),
+        "hold": level.astype("int8"),
     })
 
 
@@ -113,7 +115,9 @@ def aiha_levels(
 
     hemoglobin: patient_id, date, value. baseline: Hb by patient_id. transfusion_dates:
     patient_id, date. markers: patient_id, date, test (RET/LDH/TBIL), value. With
-    `require_markers`, CR also needs at least one marker in the window (no CR on Hb alone)."""
+    `require_markers`, CR also needs at least one marker in the window (no CR on Hb alone); the
+    column `hold` keeps the level without that requirement, so that a count without a marker does
+    not count as the loss of a CR already confirmed (a missing test is not a fall)."""
     if hemoglobin.empty:
         out = _empty_levels()
         out["hb_alone"] = pd.Series([], dtype=bool)
@@ -130,37 +134,38 @@ def aiha_levels(
         any_marker |= ~np.isnan(v)
         hemolysis |= np.nan_to_num(v, nan=-np.inf) > UPPER_LIMIT_OF_NORMAL[test]
     rise = np.where(np.isnan(base), False, hb - base >= AIHA_PR_RISE_FROM_BASELINE)
-    no_hemolysis = ~hemolysis & (any_marker if require_markers else True)
-    level = np.where(
-        ~recent_tx & (hb >= AIHA_CR_HEMOGLOBIN) & no_hemolysis, COMPLETE,
-        np.where(~recent_tx & ((hb >= AIHA_PR_HEMOGLOBIN) | rise), RESPONSE, NR),
-    )
+    partial = ~recent_tx & ((hb >= AIHA_PR_HEMOGLOBIN) | rise)
+    hold = np.where(~recent_tx & (hb >= AIHA_CR_HEMOGLOBIN) & ~hemolysis, COMPLETE, np.where(partial, RESPONSE, NR))
+    level = np.where((hold == COMPLETE) & ~any_marker & require_markers, RESPONSE, hold)
     return pd.DataFrame({
         "patient_id": hemoglobin["patient_id"].to_numpy(),
         "date": hemoglobin["date"].to_numpy(),
         "level": level.astype("int8"),
+        "hold": hold.astype("int8"),
         "hb_alone": (level == COMPLETE) & ~any_marker,
     })
 
 
 def _daily(levels: pd.DataFrame) -> pd.DataFrame:
-    """One level per patient and day: the lowest of that day's assessments (conservative)."""
-    return (
-        levels.groupby(["patient_id", "date"], sort=True, observed=True)["level"].min().reset_index()
-    )
+    """One level (and hold level) per patient and day: the lowest of that day's assessments (conservative)."""
+    columns = ["level", "hold"] if "hold" in levels else ["level"]
+    return levels.groupby(["patient_id", "date"], sort=True, observed=True)[columns].min().reset_index()
 
 
 def evans_levels(platelet_levels: pd.DataFrame, hemoglobin_levels: pd.DataFrame) -> pd.DataFrame:
     """Composite level on every date either lineage was assessed: the lower of the two lineages,
     each carried forward from its latest assessment (dates before both lineages have been
     assessed once are dropped)."""
-    p = _daily(platelet_levels).rename(columns={"level": "plt"})
-    h = _daily(hemoglobin_levels).rename(columns={"level": "hgb"})
+    p = _daily(platelet_levels).rename(columns={"level": "plt", "hold": "plt_hold"})
+    h = _daily(hemoglobin_levels).rename(columns={"level": "hgb", "hold": "hgb_hold"})
     m = p.merge(h, on=["patient_id", "date"], how="outer").sort_values(["patient_id", "date"], kind="stable")
-    m[["plt", "hgb"]] = m.groupby("patient_id", sort=False)[["plt", "hgb"]].ffill()
+    lineages = ["plt", "hgb", "plt_hold", "hgb_hold"]
+    m[lineages] = m.groupby("patient_id", sort=False)[lineages].ffill()
     m = m.dropna(subset=["plt", "hgb"])
     level = np.minimum(m["plt"].to_numpy(), m["hgb"].to_numpy()).astype("int8")
-    return pd.DataFrame({"patient_id": m["patient_id"].to_numpy(), "date": m["date"].to_numpy(), "level": level})
+    hold = np.minimum(m["plt_hold"].to_numpy(), m["hgb_hold"].to_numpy()).astype("int8")
+    return pd.DataFrame({"patient_id": m["patient_id"].to_numpy(), "date": m["date"].to_numpy(), "level": level,
+                         "hold": hold})
 
 
 COURSE_COLUMNS = (
@@ -220,9 +225,11 @@ def course(levels: pd.DataFrame, relapse_on_loss_of_cr: bool = False) -> pd.Data
     after = date > confirmed_at  # NaT compares False
     low = after & (level == NR)
     if relapse_on_loss_of_cr:
+        # Loss of response (above) or, after a confirmed CR, counts below CR; `hold` is the level
+        # a missing haemolysis marker does not lower (aiha_levels).
         cr_at = pd.Series(out["best_confirmed"].where(best_is_cr)).reindex(pid).to_numpy("datetime64[ns]")
-        is_cr = out["best_level"].reindex(pid).to_numpy() == COMPLETE
-        low = np.where(is_cr, (date > cr_at) & (level < COMPLETE), low)
+        hold = d["hold"].to_numpy() if "hold" in d else level
+        low = low | ((date > cr_at) & (hold < COMPLETE))
     same_next = np.r_[pid[1:] == pid[:-1], False]
     next_low = np.r_[low[1:], False] & same_next
     next_date = np.r_[date[1:], np.datetime64("NaT")]

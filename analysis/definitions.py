@@ -17,8 +17,9 @@ relapse; every page, the report, the endpoints file and the slides then follow i
 - `haemolysis_normal_for_cr`: AIHA (and the Hb lineage of Evans syndrome) CR needs a haemolysis
   marker (reticulocytes, LDH or bilirubin) measured with the Hb count — on the same day or up to
   `criteria.MARKER_WINDOW_DAYS` days before it, the latest of each marker — and every one of them
-  normal. Off, a CR count without any marker in that window counts on Hb alone (the page says how
-  many).
+  normal. Off, a CR count without any marker in that window counts on Hb alone (the Response page
+  says for how many patients some CR count had no marker). Recorded endpoints (no labs) are kept
+  as recorded under every switch.
 
 >>> Definitions().describe()
 ''
@@ -82,6 +83,13 @@ class Definitions:
                 "normal, and at least one measured (no CR on Hb alone)."),
         }
         return [said[f.name] for f in fields(self) if getattr(self, f.name)]
+
+    def relapse_rule(self) -> str:
+        """What counts as relapse under these definitions, for captions and the Methods slide."""
+        rule = "two consecutive counts without response, at least 1 day apart, after a confirmed response"
+        if self.relapse_on_loss_of_cr:
+            rule += "; for a CR patient also two such counts below CR after CR was confirmed (loss of CR)"
+        return rule
 
     def as_dict(self) -> dict:
         """The switches of the report (docs/report.md): name → true/false."""

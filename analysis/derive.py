@@ -93,7 +93,7 @@ def lab_courses(tables: Tables, patients: pd.DataFrame, definitions: Definitions
     dx_plt = plt_levels["patient_id"].map(diagnosis)
     dx_hb = hb_levels["patient_id"].map(diagnosis)
     itp = plt_levels[dx_plt.eq(ITP).to_numpy()]
-    aiha = hb_levels[dx_hb.eq(AIHA).to_numpy()][["patient_id", "date", "level"]]
+    aiha = hb_levels[dx_hb.eq(AIHA).to_numpy()][["patient_id", "date", "level", "hold"]]
     evans = criteria.evans_levels(plt_levels[dx_plt.eq(ES).to_numpy()], hb_levels[dx_hb.eq(ES).to_numpy()])
     levels = pd.concat([itp, aiha, evans], ignore_index=True)
     levels["patient_id"] = levels["patient_id"].astype(str)
@@ -275,7 +275,9 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
     # day STEROID_DEPENDENCE_DAY, followed up past it and not relapsed before it. From the periods
     # where they are given, else from the recorded interval treatment start → stop date.
     day = out["treatment_start"] + pd.Timedelta(days=STEROID_DEPENDENCE_DAY)
-    on_then = _on_steroids_at(segments, day, STEROID_DEPENDENCE_ABOVE_MG).where(has_doses, use_rec & (stop_end >= day))
+    # A recorded course without a stop date says nothing about day 183: not called dependent.
+    on_then = _on_steroids_at(segments, day, STEROID_DEPENDENCE_ABOVE_MG).where(
+        has_doses, use_rec & rec_stop.notna() & (rec_stop >= day))
     held = out["relapse_date"].isna() | (out["relapse_date"] > day)
     dependent = responded & on_then.astype(bool) & (out["last_follow_up"] >= day) & held
     out["steroid_dependent"] = dependent.astype("boolean").where(out["responded"].notna())

@@ -228,7 +228,7 @@ def table1_display(t: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def file_stem(*parts: str, limit: int = 120) -> str:
+def file_stem(*parts: str, limit: int = 200) -> str:
     """A file name (without extension) from words: letters, digits, - and _ only.
 
     >>> file_stem("endpoints", "ITP; relapse = loss of CR")

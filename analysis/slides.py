@@ -121,7 +121,7 @@ def deck(cohort: Cohort, filters: Filters = Filters(), results: Results | None =
         slides.append(Slide("Definitions in force", lines=(
             "These results read response and relapse as a reviewer asked, not as the study did:",
             *filters.definitions.sentences())))
-    slides.append(_methods())
+    slides.append(_methods(filters))
     return Deck(QUESTION, facts, tuple(slides), footer, {"synthetic": cohort.synthetic, "name": cohort.name})
 
 
@@ -219,12 +219,12 @@ def _safety(r: Results) -> list[Slide]:
     return slides
 
 
-def _methods() -> Slide:
+def _methods(filters: Filters) -> Slide:
     return Slide("Methods", lines=(
         f"Response: ITP — {IWG_2009}; AIHA — {AIHA_CONSENSUS}; {EVANS_COMPOSITE}. A response needs two counts at least "
         "7 days apart.",
-        "Relapse: after a confirmed response, two consecutive counts at least 1 day apart without response. RFS runs "
-        "from the first confirmed response to relapse, censored at last follow-up; non-responders are not in it.",
+        f"Relapse: {filters.definitions.relapse_rule()}. RFS runs from the first confirmed response to relapse, "
+        "censored at last follow-up; non-responders are not in it.",
         "Rates with Wilson 95% CIs; differences with Newcombe 95% CIs; Fisher's exact test when an expected count is "
         "below 5, otherwise χ² with continuity correction; CMH stratified by diagnosis.",
         "Kaplan–Meier with log(−log) 95% CIs; log-rank test; Cox hazard ratio (Efron ties), Wald 95% CI; "

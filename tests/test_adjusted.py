@@ -148,3 +148,27 @@ def test_weighted_cox_says_why_when_an_arm_has_no_events():
     p["e"] = [1, 0, 1, 0, 1, 0, 1, 1, 0, 0]
     h = weighted_cox(p, "t", "e", pd.Series(np.linspace(0.5, 2.0, 10)))
     assert not h.reason and h.ci[0] < h.hazard_ratio < h.ci[1]
+
+
+def test_a_ratio_that_runs_to_infinity_is_refused_with_a_reason():
+    """Every control event comes after the last tacrolimus patient has left follow-up: the
+    likelihood rises for ever (R's coxph: "coefficient may be infinite"). No number, a reason, and
+    the Markdown report shows no nan."""
+    from analysis.adjusted import multivariable_cox, weighted_cox
+
+    p = pd.DataFrame({"arm": ["tacrolimus"] * 4 + ["control"] * 4, "t": [1, 2, 3, 4, 5, 6, 7, 8.0],
+                      "e": [1, 0, 1, 0, 1, 1, 0, 1], "age": [30, 40, 50, 60] * 2, "sex": ["F", "M"] * 4,
+                      "diagnosis": ["ITP"] * 8, "baseline_plt": [10.0] * 8, "baseline_hgb": [None] * 8})
+    for h in (weighted_cox(p, "t", "e", pd.Series(np.ones(8))), multivariable_cox(p, "t", "e")):
+        assert math.isnan(h.hazard_ratio) and "no maximum" in h.reason
+
+
+def test_the_adjusted_markdown_of_a_small_selection_shows_no_raw_values(shipped):
+    import re
+
+    from analysis.report import build, markdown
+
+    for f in (Filters(diagnosis=("ITP",), sex=("M",), age_min=60), Filters(diagnosis=("ES",)),
+              Filters(diagnosis=("AIHA",), sex=("M",))):
+        text = markdown(build(shipped, f))
+        assert not re.search(r"(?<![\w.])(nan|inf|None)(?![\w])", text), (f, text[-1500:])

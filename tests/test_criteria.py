@@ -96,6 +96,14 @@ def test_under_the_loss_of_cr_definition_one_count_below_cr_and_r_patients_are_a
     assert r_only.best_response == "R" and r_only.relapsed == False  # noqa: E712
 
 
+def test_under_the_loss_of_cr_definition_an_earlier_loss_of_response_stays_a_relapse():
+    # R on day 7, lost (two counts below 30) on days 40–41, then CR confirmed from day 60.
+    e = itp([(7, 50), (14, 60), (40, 10), (41, 12), (60, 150), (67, 150), (90, 150)], definitions=LOSS_OF_CR)
+    default = itp([(7, 50), (14, 60), (40, 10), (41, 12), (60, 150), (67, 150), (90, 150)])
+    assert e.best_response == default.best_response == "CR"
+    assert e.relapse_date == default.relapse_date == pd.Timestamp("2020-02-10")
+
+
 def test_non_responders_have_no_rfs():
     e = itp([(7, 12), (14, 15)])
     assert e.best_response == "NR" and pd.isna(e.rfs_months) and pd.isna(e.relapsed)
@@ -235,3 +243,15 @@ def test_a_relapse_before_day_183_is_not_steroid_dependence():
     labs = series("P1", START, [(0, 10.0), (7, 150), (14, 150), (100, 10), (101, 12)])
     e = derive_one("ITP", labs, DEPENDENCE, steroid_doses=[dose(0, 250, 20)])
     assert e.steroid_dependent == False and e.best_response == "CR" and e.relapsed == True  # noqa: E712
+
+
+def test_a_missing_marker_is_not_a_loss_of_cr_under_both_switches():
+    """With CR needing markers and relapse = loss of CR, counts at CR level without a marker
+    neither confirm nor lose a CR that markers confirmed."""
+    both = Definitions(relapse_on_loss_of_cr=True, haemolysis_normal_for_cr=True)
+    marked = [(m, d, v) for m, _, v in NORMAL_MARKERS for d in (20, 27)]
+    counts = [(20, 130), (27, 130), (60, 132), (61, 131), (120, 133)]  # days 60, 61, 120: no marker
+    e = aiha(counts, markers=marked, definitions=both)
+    assert e.best_response == "CR" and e.relapsed == False  # noqa: E712
+    fallen = aiha([(20, 130), (27, 130), (60, 110), (61, 108)], markers=marked, definitions=both)
+    assert fallen.relapsed == True  # noqa: E712  (Hb below 120: CR lost)

@@ -152,4 +152,22 @@ def test_the_slides_name_the_definitions(shipped):
     said = next(s for s in d.slides if s.title == "Definitions in force")
     assert list(said.lines[1:]) == ALL_ON.sentences()
     assert d.slides[-1].title == "Methods"
+    assert any("(loss of CR)" in line for line in d.slides[-1].lines)  # the relapse rule in force
+    assert not any("loss of CR" in line for line in deck(shipped).slides[-1].lines)
     assert not any(s.title == "Definitions in force" for s in deck(shipped).slides)
+
+
+def test_a_recorded_course_without_a_stop_date_is_not_steroid_dependence():
+    """Patients with recorded endpoints and only a recorded cumulative dose: nothing says whether
+    they took steroids on day 183, so none is called dependent."""
+    from analysis.cohort import from_frames
+    from conftest import frames, patient
+
+    c = from_frames(frames([
+        patient("P1", best_response="CR", response_date="2020-01-20", cumulative_steroid_mg=3000),
+        patient("P2", best_response="CR", response_date="2020-01-20", steroid_stop_date="2020-09-01"),
+        patient("P3", best_response="CR", response_date="2020-01-20", steroid_stop_date="2020-04-01"),
+    ]))
+    e = c.endpoints_under(Definitions(steroid_dependence_is_nonresponse=True)).set_index("patient_id")
+    assert e["steroid_dependent"].tolist() == [False, True, False]
+    assert e.loc["P1", "best_response"] == "CR" and e.loc["P2", "best_response"] == "NR"

@@ -33,7 +33,7 @@ if show.enough_patients(ctx) and show.enough_responders(ctx):
 
     st.caption(
         f"Responders: n = {r.rfs.n.get('tacrolimus', 0)} vs {r.rfs.n.get('control', 0)} ({ctx.filters.describe()}). "
-        "RFS runs from the first confirmed response to relapse (two consecutive counts without response ≥ 1 day apart), "
+        f"RFS runs from the first confirmed response to relapse ({ctx.filters.definitions.relapse_rule()}), "
         "censored at last follow-up (tick marks). Kaplan–Meier with log(−log) 95% CIs; log-rank test; Cox hazard ratio "
         "(Efron ties) with Wald 95% CI. Dotted lines: medians; NR: not reached. Age bands: <40, 40–59, ≥60 years."
     )
