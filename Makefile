@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 
-.PHONY: run test container-test bench clean
+.PHONY: run test container-test scale-test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,14 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
-# Builds the Dockerfile with podman on a local Debian base, runs it, checks it in Chromium, removes it.
+# Builds the Dockerfile with podman on a local Debian base, runs it, checks it in Chromium, removes it;
+# then the scale test: two replicas of it behind Debian's HAProxy with deploy/haproxy.cfg (one build for both).
 container-test: $(VENV)/.installed-dev
 	CONTAINER_TEST=1 $(BIN)/python -m pytest tests/container -p no:cacheprovider
+
+# The scale test alone (tests/container/test_scale.py).
+scale-test: $(VENV)/.installed-dev
+	CONTAINER_TEST=1 $(BIN)/python -m pytest tests/container/test_scale.py -p no:cacheprovider
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/derive.py
@@ -36,6 +41,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/page_times.py
 	$(BIN)/python bench/slides.py
 	$(BIN)/python bench/adjusted.py
+	$(BIN)/python bench/first_visit.py --compare
 	$(BIN)/python bench/upload.py --hostile
 	$(BIN)/python bench/synth_memory.py
 	$(BIN)/python bench/load.py --sessions 10 --seconds 60 --browser

@@ -10,6 +10,7 @@ from views.parts import cohort, show, sidebar, signin
 
 st.set_page_config(page_title="Tacrolimus in autoimmune cytopenias", page_icon="🩸", layout="wide")
 st.html(views.PRINT_CSS)  # how a page prints: no sidebar, figures whole
+show.restart_notice()  # the server or replica that held this page's session is gone
 pages = views.pages()
 
 data = cohort.in_use() if signin.signed_in() else None

@@ -11,7 +11,9 @@ Streamlit finds the `app` below and serves app.py through it, with its settings 
   a memory-capped child process, the cohorts held within a memory budget (hosting/uploads.py,
   analysis/sandbox.py, hosting/held.py);
 - patient-level downloads served to the session that asked, and to no one else
-  (hosting/downloads.py).
+  (hosting/downloads.py);
+- the configured cohort's default view computed before the server answers, its health check
+  included, so that no visitor waits for it (views/parts/warm.py).
 
 `streamlit run app.py` still draws the pages, without these; the tests that drive pages with
 AppTest do so, everything that serves the dashboard runs this file.
@@ -27,6 +29,7 @@ from starlette.middleware import Middleware
 
 import hosting
 from hosting import browser, downloads, held, uploads
+from views.parts import warm
 
 PRUNE_SECONDS = 60
 
@@ -64,6 +67,9 @@ async def lifespan(_app):
             uploads.prune(hosting.connected)
             held.HELD.prune(hosting.connected, grace)
 
+    # The default view before the first request: until this returns, nothing is served, the health
+    # check included (views/parts/warm.py).
+    await asyncio.to_thread(warm.warm_up)
     task = asyncio.create_task(prune())
     try:
         yield {}

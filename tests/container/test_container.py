@@ -7,57 +7,22 @@ debootstrap because registries are out of reach)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
-import tempfile
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 import hardening
+from container_support import READ_ONLY, ROOT, RUNC, ULIMITS, sh  # the image fixture: conftest.py
 from testkit.browser_support import free_port, launch, settle, wait_healthy
-
-ROOT = Path(__file__).resolve().parents[2]
-BASE = "localhost/debian-python:bookworm"
-IMAGE = "localhost/tacrolimus-dashboard:test"
-RUNC = ["--runtime", shutil.which("runc") or "/usr/sbin/runc"]
-
-if not os.environ.get("CONTAINER_TEST"):
-    pytest.skip("container test runs with `make container-test`", allow_module_level=True)
-for tool in ("podman", "debootstrap", "runc"):
-    if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
-        pytest.fail(f"{tool} is missing: apt-get install podman runc debootstrap", pytrace=False)
-
-
-def sh(*args: str, timeout: int = 900, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), check=True, capture_output=True, text=True, timeout=timeout, **kw)
-
-
-@pytest.fixture(scope="module")
-def image():
-    if subprocess.run(["podman", "image", "exists", BASE]).returncode != 0:
-        with tempfile.TemporaryDirectory() as rootfs:
-            sh("debootstrap", "--variant=minbase", "--include=python3,python3-venv,python3-pip,ca-certificates",
-               "bookworm", rootfs, timeout=1200)
-            tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
-            subprocess.run(["podman", "import", "-", BASE], stdin=tar.stdout, check=True, capture_output=True)
-            tar.wait()
-    certs = "/etc/ssl/certs/ca-certificates.crt"
-    volume = ["-v", f"{certs}:{certs}:ro"] if Path(certs).exists() else []
-    sh("podman", "build", "--format", "docker", "--isolation", "chroot", "--build-arg", f"BASE_IMAGE={BASE}",
-       *volume, "-t", IMAGE, str(ROOT), timeout=1800)
-    yield IMAGE
-    subprocess.run(["podman", "rmi", "-f", IMAGE], capture_output=True)
 
 
 @contextmanager
 def running(image: str, *run_args: str):
     """Start the image (extra `podman run` arguments before it), wait for health, remove it after."""
     port = free_port()
-    cid = sh("podman", *RUNC, "run", "-d", "--network", "host", "--ulimit", "nofile=4096:4096",
-             "--ulimit", "nproc=4096:4096", *run_args, image, f"--server.port={port}").stdout.strip()
+    cid = sh("podman", *RUNC, "run", "-d", "--network", "host", *ULIMITS, *run_args, image,
+             f"--server.port={port}").stdout.strip()
     url = f"http://127.0.0.1:{port}"
     try:
         if not wait_healthy(url, 90):
@@ -66,9 +31,6 @@ def running(image: str, *run_args: str):
         yield cid, url
     finally:
         subprocess.run(["podman", *RUNC, "rm", "-f", cid], capture_output=True)
-
-
-READ_ONLY = ("--read-only", "--tmpfs", "/tmp")  # as the README runs it
 
 
 @pytest.fixture(scope="module")

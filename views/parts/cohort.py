@@ -32,13 +32,19 @@ def _fingerprint(path: Path) -> str:
         return ""
 
 
-def on_disk(path: Path) -> Cohort:
-    """A cohort on disk, read and derived once per server and file fingerprint (views/parts/memo.py)."""
+def prepared(path: Path) -> Cohort:
+    """A cohort on disk, read and derived once per server and file fingerprint (views/parts/memo.py);
+    no page element (the server's warm-up calls it before any page exists)."""
     key = (str(path), _fingerprint(path))
-    if key in memo.COHORTS:
-        return memo.COHORTS.get(key, lambda: load(path))
+    return memo.COHORTS.get(key, lambda: load(path))
+
+
+def on_disk(path: Path) -> Cohort:
+    """`prepared`, with a spinner on the page while a cohort not yet in memory is read."""
+    if (str(path), _fingerprint(path)) in memo.COHORTS:
+        return prepared(path)
     with st.spinner("Loading the cohort…"):
-        return memo.COHORTS.get(key, lambda: load(path))
+        return prepared(path)
 
 
 def in_use() -> Cohort | None:
@@ -70,6 +76,11 @@ def results(cohort: Cohort, filters: Filters) -> Results:
     up = upload.upload()
     if up is not None and up.cohort is cohort:
         return upload.results_of_upload(cohort, filters, compute)
+    return shared_results(cohort, filters)
+
+
+def shared_results(cohort: Cohort, filters: Filters) -> Results:
+    """The results of a cohort on disk for a filter choice, kept for every session."""
     return memo.RESULTS.get((cohort.sha256, filters), lambda: compute(cohort, filters))
 
 

@@ -11,6 +11,7 @@ from analysis import __version__
 from analysis.plots import export_config, for_phone, for_projector, stamp
 from analysis.results import no_responders, not_comparable
 from analysis.schema import ABBREVIATIONS, ARM_LABELS, ARMS, by_arm
+from views.parts import identity
 
 SMALL_ARM = 5  # fewer patients than this in an arm: the estimates get a warning
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=")
@@ -79,6 +80,17 @@ def synthetic_notice(ctx) -> None:
     if ctx.cohort.synthetic:
         st.caption(":material/science: **Synthetic data — not real patients**, calibrated to the published abstract "
                    "of Zhang et al., Ann Hematol 2022. Load your own cohort on the Data page.")
+
+
+def restart_notice() -> None:
+    """Once, on the first page of a session that replaced one the server no longer held."""
+    if st.session_state.get("_restart_told"):
+        return
+    st.session_state["_restart_told"] = True
+    if identity.restarted():
+        st.warning("This session was restarted: the server that held it stopped or restarted, and this page now "
+                   "runs in a new session. The filters in the link are kept; a cohort uploaded before is gone — "
+                   "upload it again on the Data page.", icon=":material/restart_alt:")
 
 
 def definitions_notice(ctx) -> None:
