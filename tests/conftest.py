@@ -1,11 +1,38 @@
-"""Shared fixtures: the shipped cohort, and a builder for small hand-made cohorts."""
+"""Shared fixtures: the shipped cohort, a builder for small hand-made cohorts, and the project's
+image for the container tests (tests/container, run by `make container-test` with CONTAINER_TEST=1;
+not collected otherwise)."""
 
 from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from analysis import cohort as cohort_mod
+
+CONTAINER_TESTS = Path(__file__).resolve().parent / "container"
+if os.environ.get("CONTAINER_TEST"):
+    sys.path.insert(0, str(CONTAINER_TESTS))  # container_support
+    for tool in ("podman", "debootstrap", "runc"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            pytest.exit(f"{tool} is missing: apt-get install podman runc debootstrap", returncode=1)
+else:
+    collect_ignore_glob = ["container/*"]
+
+
+@pytest.fixture(scope="session")
+def image():
+    """The real Dockerfile built once for every container test (podman on a local Debian base;
+    registries are out of reach; the recipe is in ../shared/TESTING.md), removed after."""
+    from container_support import IMAGE, build_image
+
+    yield build_image(IMAGE)
+    subprocess.run(["podman", "rmi", "-f", IMAGE], capture_output=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,88 +12,23 @@ Run with `make scale-test` (or `make container-test`, which runs every container
 from __future__ import annotations
 
 import asyncio
-import os
-import random
-import shutil
-import subprocess
+import threading
 import time
-import urllib.request
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from container_support import READ_ONLY, ROOT, RUNC, ULIMITS, sh
-from testkit.browser_support import free_port, launch, settle
+from container_support import REPLICA_COOKIE as COOKIE
+from container_support import ROOT, RUNC, balanced, sh
+from testkit.browser_support import launch, settle
 
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 SHOTS = ROOT / "artifacts" / "screenshots"
 RESTARTED = "This session was restarted"
-COOKIE = "dashboard_replica"
-
-
-@dataclass
-class Cluster:
-    url: str
-    replicas: list[str]  # container names
-    log: Path
-
-
-def replica_cookie(url: str, jar: dict[str, str] | None = None) -> str | None:
-    """The replica cookie HAProxy sets on a request without one (None once the request has one)."""
-    req = urllib.request.Request(url + "/_stcore/health",
-                                 headers={"Cookie": "; ".join(f"{k}={v}" for k, v in (jar or {}).items())})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        for header in resp.headers.get_all("Set-Cookie") or []:
-            name, _, rest = header.partition("=")
-            if name.strip() == COOKIE:
-                return rest.split(";", 1)[0]
-    return None
 
 
 @pytest.fixture(scope="module")
 def cluster(image, tmp_path_factory):
-    if not Path(HAPROXY).exists():
-        pytest.fail("haproxy is missing: apt-get install haproxy", pytrace=False)
-    tag = f"{os.getpid()}-{random.randrange(10**6)}"
-    net = f"dashboard-scale-{tag}"
-    names = [f"dashboard-{tag}-{i}" for i in (1, 2)]
-    sh("podman", "network", "create", net)
-    log = tmp_path_factory.mktemp("haproxy") / "haproxy.log"
-    proc = None
-    try:
-        for name in names:
-            sh("podman", *RUNC, "run", "-d", "--name", name, "--network", net, "--network-alias", "dashboard",
-               *ULIMITS, *READ_ONLY, image)
-        gateway = sh("podman", "network", "inspect", net, "--format",
-                     "{{range .Subnets}}{{.Gateway}}{{end}}").stdout.strip()
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {"PATH": "/usr/sbin:/usr/bin:/bin", "DASHBOARD_DNS": f"{gateway}:53",
-               "DASHBOARD_BIND": f"127.0.0.1:{port}", "DASHBOARD_ORIGIN": url, "DASHBOARD_COOKIE_KEY": f"scale-{tag}"}
-        with log.open("w") as out:
-            proc = subprocess.Popen([HAPROXY, "-db", "-f", str(ROOT / "deploy" / "haproxy.cfg")], env=env,
-                                    stdout=out, stderr=subprocess.STDOUT)
-        # Both replicas serving through the balancer: two different replica cookies handed out.
-        seen: set[str] = set()
-        deadline = time.time() + 180
-        while len(seen) < 2 and time.time() < deadline:
-            try:
-                value = replica_cookie(url)
-                if value:
-                    seen.add(value)
-            except OSError:
-                pass
-            time.sleep(0.5)
-        assert len(seen) == 2, f"the balancer did not reach two replicas in 180 s:\n{log.read_text()[-3000:]}"
-        yield Cluster(url, names, log)
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
-        for name in names:
-            subprocess.run(["podman", *RUNC, "rm", "-f", name], capture_output=True)
-        subprocess.run(["podman", "network", "rm", "-f", net], capture_output=True)
+    with balanced(image, 2, tmp_path_factory.mktemp("haproxy") / "haproxy.log", wait=180) as started:
+        yield started
 
 
 def sidebar_count(page) -> str:
@@ -177,7 +112,7 @@ def test_a_replica_that_stops_mid_load_costs_only_its_own_sessions(cluster):
             settle(page)
             value = next(c["value"] for c in ctx.cookies() if c["name"] == COOKIE)
             tabs.setdefault(value, page)
-        loader = __import__("threading").Thread(target=lambda: asyncio.run(load()))
+        loader = threading.Thread(target=lambda: asyncio.run(load()))
         loader.start()
         time.sleep(max(0.0, stop_at - time.monotonic()))
         # Which replica is which: the one whose sessions are cut off when it stops.
