@@ -40,6 +40,21 @@ SECURITY_HEADERS = (
 )
 
 
+# Streamlit's metrics (session counts, cache sizes) and its agent API answer any client; nothing of
+# the dashboard needs them from outside. Matched on the decoded path the app routes on, so that no
+# spelling a proxy passes (/_stcore/%6detrics) reaches them.
+INTERNAL_PATHS = ("/_stcore/metrics", "/_stcore/agent")
+
+
+def internal(path: str) -> bool:
+    """Whether a (decoded) request path names one of Streamlit's internal endpoints.
+
+    >>> internal("/_stcore/metrics"), internal("/_stcore/agent/x"), internal("/_stcore/health")
+    (True, True, False)
+    """
+    return any(path == p or path.startswith(p + "/") for p in INTERNAL_PATHS)
+
+
 def browser_hash(cookie_value: str | None) -> str | None:
     """What the session and the routes compare: a hash, never the cookie itself."""
     if not cookie_value or not _VALID.fullmatch(cookie_value):
@@ -102,6 +117,11 @@ class BrowserIdentity:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http" and internal(scope.get("path", "")):
+            await send({"type": "http.response.start", "status": 404,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8"), *SECURITY_HEADERS]})
+            await send({"type": "http.response.body", "body": b"Not found"})
             return
         identity = browser_hash(cookie_from(scope))
         headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != BROWSER_HEADER.encode()]

@@ -162,9 +162,13 @@ def test_sign_in_through_the_provider_and_out_again(app_url, provider):
         b.close()
 
 
-def test_metrics_are_served_without_sign_in(app_url):
-    """What the README warns about: sign-in does not cover /_stcore/metrics, so the proxy must."""
+def test_metrics_are_closed_without_a_proxy(app_url):
+    """Sign-in does not cover Streamlit's /_stcore/metrics (session counts) or its agent API: the
+    server closes them itself (hosting/browser.py), so no proxy setting is needed for it."""
+    import urllib.error
     import urllib.request
 
-    with urllib.request.urlopen(app_url + "/_stcore/metrics", timeout=30) as resp:
-        assert resp.status == 200 and b"active_sessions" in resp.read()
+    for path in ("/_stcore/metrics", "/_stcore/%6detrics", "/_stcore/agent/openapi.json"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(app_url + path, timeout=30)
+        assert err.value.code == 404, path

@@ -88,9 +88,10 @@ def restart_notice() -> None:
         return
     st.session_state["_restart_told"] = True
     if identity.restarted():
-        st.warning("This session was restarted: the server that held it stopped or restarted, and this page now "
-                   "runs in a new session. The filters in the link are kept; a cohort uploaded before is gone — "
-                   "upload it again on the Data page.", icon=":material/restart_alt:")
+        st.warning("This session was restarted: the server that held it stopped or restarted, or the connection "
+                   "was lost for longer than the server keeps a session. This page now runs in a new session: the "
+                   "filters in the link are kept; a cohort uploaded before is gone — upload it again on the Data "
+                   "page.", icon=":material/restart_alt:")
 
 
 def definitions_notice(ctx) -> None:
