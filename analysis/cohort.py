@@ -7,8 +7,10 @@ report lists every problem; `check(...)` returns the report and never raises.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -33,6 +35,8 @@ class Cohort:
     endpoints: pd.DataFrame  # one row per patient (see analysis.derive)
     steroid_segments: pd.DataFrame  # daily prednisone-equivalent dose as constant segments
     report: ValidationReport  # warnings that did not stop the analysis
+    # Seconds each step of loading took: reading, checking, deriving (empty when not measured).
+    timings: dict = field(default_factory=dict, compare=False)
     # The endpoints under other definitions, derived when first asked for (endpoints_under), the
     # VARIANTS_KEPT most recently used.
     _variants: dict = field(default_factory=dict, compare=False, repr=False)
@@ -81,32 +85,54 @@ class Cohort:
         return int(sum(df.memory_usage(deep=True).sum() for df in frames))
 
 
-def _build(raw: RawCohort) -> tuple[Cohort | None, ValidationReport]:
+# The steps of loading, as a page names them while it waits (load's `progress`).
+READING, CHECKING, DERIVING = "Reading the cohort's files", "Checking every table", "Deriving each patient's endpoints"
+Progress = Callable[[str, int, int], None]  # (step, its number from 1, how many)
+
+
+def _build(raw: RawCohort, progress: Progress | None = None,
+           timings: dict | None = None) -> tuple[Cohort | None, ValidationReport]:
+    timings = dict(timings or {})
     notes = ValidationReport(raw.notes)
+    if progress:
+        progress(CHECKING, 2, 3)
+    t0 = time.perf_counter()
     tables, report = validate(raw.tables)
+    timings[CHECKING] = time.perf_counter() - t0
     report = notes + report
     if tables is None:
         return None, report
+    if progress:
+        progress(DERIVING, 3, 3)
+    t0 = time.perf_counter()
     derived = derive(tables)
+    timings[DERIVING] = time.perf_counter() - t0
     report = report + ValidationReport(derived.problems)
     if not report.ok:
         return None, report
     cohort = Cohort(
         name=raw.name, sha256=raw.sha256, synthetic=raw.synthetic, metadata=dict(raw.metadata),
         tables=tables, endpoints=derived.patients, steroid_segments=derived.steroid_segments, report=report,
+        timings=timings,
     )
     return cohort, report
 
 
-def from_raw(raw: RawCohort) -> Cohort:
-    cohort, report = _build(raw)
+def from_raw(raw: RawCohort, progress: Progress | None = None, timings: dict | None = None) -> Cohort:
+    cohort, report = _build(raw, progress, timings)
     if cohort is None:
         raise CohortError(report)
     return cohort
 
 
-def load(path: str | Path = DEFAULT_COHORT) -> Cohort:
-    return from_raw(read_cohort(path))
+def load(path: str | Path = DEFAULT_COHORT, progress: Progress | None = None) -> Cohort:
+    """Read, check and derive the cohort at `path`; `progress(step, number, of)` is called as each
+    step begins, and the cohort's `timings` say how long each took."""
+    if progress:
+        progress(READING, 1, 3)
+    t0 = time.perf_counter()
+    raw = read_cohort(path)
+    return from_raw(raw, progress, {READING: time.perf_counter() - t0})
 
 
 def from_bytes(filename: str, data: bytes) -> Cohort:

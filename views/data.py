@@ -28,6 +28,9 @@ if up is not None:
     if st.button("Go back to the configured cohort"):
         upload.forget()
         st.rerun()
+if c.timings:
+    st.caption("Loaded in " + ", ".join(f"{step.lower()} {seconds:.1f} s" for step, seconds in c.timings.items())
+               + f" ({sum(c.timings.values()):.1f} s in all).")
 if c.report.warnings:
     with st.expander(f"{len(c.report.warnings)} validation warning(s)"):
         show.problems_table(c.report)

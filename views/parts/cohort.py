@@ -32,19 +32,27 @@ def _fingerprint(path: Path) -> str:
         return ""
 
 
-def prepared(path: Path) -> Cohort:
+def prepared(path: Path, progress=None) -> Cohort:
     """A cohort on disk, read and derived once per server and file fingerprint (views/parts/memo.py);
-    no page element (the server's warm-up calls it before any page exists)."""
+    no page element of its own (the server's warm-up calls it before any page exists)."""
     key = (str(path), _fingerprint(path))
-    return memo.COHORTS.get(key, lambda: load(path))
+    return memo.COHORTS.get(key, lambda: load(path, progress))
 
 
 def on_disk(path: Path) -> Cohort:
-    """`prepared`, with a spinner on the page while a cohort not yet in memory is read."""
+    """`prepared`, with the steps shown on the page while a cohort not yet in memory is read (a
+    large cohort takes a while; the Data page then says how long each step took)."""
     if (str(path), _fingerprint(path)) in memo.COHORTS:
         return prepared(path)
-    with st.spinner("Loading the cohort…"):
-        return prepared(path)
+    with st.status("Loading the cohort…", expanded=True) as status:
+        bar = st.progress(0.0)
+
+        def progress(step: str, number: int, of: int) -> None:
+            bar.progress((number - 1) / of, text=f"{step} ({number} of {of})…")
+
+        c = prepared(path, progress)
+        status.update(label=f"Cohort loaded in {sum(c.timings.values()):.1f} s", state="complete", expanded=False)
+        return c
 
 
 def in_use() -> Cohort | None:
