@@ -441,9 +441,10 @@ def _per_unique(s: pd.Series, func) -> pd.Series:
     return pd.Series(out, index=s.index)
 
 
-def _flags(s: pd.Series, test) -> pd.Series:
-    """A boolean test of each distinct value, spread to every row (see _per_unique); missing → False."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+def _flags(s: pd.Series, test, factorized: tuple | None = None) -> pd.Series:
+    """A boolean test of each distinct value, spread to every row (see _per_unique); missing → False.
+    `factorized`: `pd.factorize(s)` already computed, for several tests of one column."""
+    codes, uniques = factorized if factorized is not None else pd.factorize(s, use_na_sentinel=True)
     hit = pd.Series(test(pd.Series(uniques, dtype=object))).to_numpy(dtype=bool, na_value=False)
     out = np.zeros(len(s), dtype=bool)
     valid = codes >= 0
@@ -475,8 +476,30 @@ def _as_text(s: pd.Series) -> pd.Series:
     return _stripped(s).astype("string")
 
 
+def _text_column(raw: pd.Series, lookup: dict[str, str] | None = None) -> tuple[pd.Series, pd.Series]:
+    """A text column as `_as_text` reads it and, with `lookup` (lower-case text → code), the codes
+    it maps to: the distinct values are found once, stripped (and mapped) once, and the column is
+    built from them by position. The same values as `_as_text`/`_per_unique` give row by row, in
+    one factorisation instead of three, and without checking millions of cells one by one as
+    `.astype("string")` does (a lab table's patient ids and test codes: 4.8 M rows, 100,000 and
+    six distinct values)."""
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    u = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    u = u.where(u.ne(""), None)
+    if lookup is not None:
+        u = u.str.lower().map(lookup)
+    values = pd.array(u.to_numpy(dtype=object), dtype="string").take(codes, allow_fill=True)
+    return pd.Series(values, index=raw.index), pd.Series(codes < 0, index=raw.index)
+
+
 def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Typed values and a mask of non-empty cells that could not be read as the column's kind."""
+    if col.kind in ("text", "code") and not pd.api.types.is_float_dtype(raw):
+        text, _ = _text_column(raw)
+        if col.kind == "code":
+            mapped, _ = _text_column(raw, {c.lower(): c for c in col.codes})
+            return mapped, text.notna() & mapped.isna()
+        return text, pd.Series(False, index=raw.index)
     blank = _blank(raw)
     if col.kind in ("text", "code"):
         text = _as_text(raw)
@@ -675,15 +698,16 @@ def _has_hidden(text: str) -> bool:
 
 def _text_problems(table: str, column: str, df: pd.DataFrame, text: pd.Series) -> list[Problem]:
     """Identifiers and terms that would be shown, compared or exported as something else."""
+    once = pd.factorize(text, use_na_sentinel=True)  # one factorisation for the three tests below
     problems = _found(
-        "error", table, column, df, _flags(text, lambda u: u.map(_has_hidden)),
+        "error", table, column, df, _flags(text, lambda u: u.map(_has_hidden), once),
         "invisible or control characters (a zero-width space, a right-to-left override, a NUL …)",
         hint="They make two ids look alike or text show in another order; retype these values.",
     )
     if column == "patient_id":
-        long = _flags(text, lambda u: u.str.len() > MAX_ID_CHARS)
+        long = _flags(text, lambda u: u.str.len() > MAX_ID_CHARS, once)
         problems += _found("error", table, column, df, long, f"ids longer than {MAX_ID_CHARS} characters")
-    formula = _flags(text, lambda u: u.str.startswith(FORMULA_PREFIXES))
+    formula = _flags(text, lambda u: u.str.startswith(FORMULA_PREFIXES), once)
     problems += _found(
         "warning", table, column, df, formula,
         "values a spreadsheet would run as formulas (starting with =, +, -, @, a tab or a carriage return)",
