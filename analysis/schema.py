@@ -743,10 +743,22 @@ def _range_problems(table: Table, df: pd.DataFrame) -> list[Problem]:
     return problems
 
 
+def _test_is(labs: pd.DataFrame):
+    """`test → rows of that test` for a lab table, from one factorisation of its test column (a
+    comparison of 4.8 M strings per test costs a tenth of a second; of their codes, a hundredth)."""
+    codes, uniques = pd.factorize(labs["test"], use_na_sentinel=True)
+    position = {u: i for i, u in enumerate(uniques)}
+
+    def rows(test: str) -> pd.Series:
+        return pd.Series(codes == position.get(test, -2), index=labs.index)
+    return rows
+
+
 def _lab_range_problems(labs: pd.DataFrame) -> list[Problem]:
     problems: list[Problem] = []
+    test_is = _test_is(labs)
     for test, top in LAB_MAXIMUM.items():
-        mask = labs["test"].eq(test) & (labs["value"] > top)
+        mask = test_is(test) & (labs["value"] > top)
         p = problem_from_mask(
             "error", "labs", "value", labs, mask,
             f"implausible {test} results above {top:,g} {LAB_UNITS[test]}",
@@ -864,7 +876,8 @@ def _coverage_warnings(tables: dict[str, pd.DataFrame]) -> list[Problem]:
     if labs is None:
         labs = empty_table(LABS)
     # The distinct ids per test (unique() hashes in C; set() of the column would iterate every row).
-    has_test = {t: set(labs.loc[labs["test"].eq(t), "patient_id"].unique()) for t in LAB_TESTS}
+    test_is = _test_is(labs)
+    has_test = {t: set(labs.loc[test_is(t), "patient_id"].unique()) for t in LAB_TESTS}
     needs_hb = pat["diagnosis"].isin([AIHA, ES])
     has_hb = pat["patient_id"].isin(has_test[HGB])
     markers = set().union(*(has_test[t] for t in HEMOLYSIS_MARKERS))
