@@ -39,6 +39,7 @@ from .schema import (
     Problem,
     Tables,
     problem_from_mask,
+    rows_of_test,
 )
 
 COST_AND_DOSE_WINDOW_DAYS = 548  # "first 18 months" = 18 × 30.4375 days, rounded
@@ -57,9 +58,10 @@ def _months(delta: pd.Series) -> pd.Series:
     return pd.to_timedelta(delta).dt.days / DAYS_PER_MONTH
 
 
-def _baseline(labs: pd.DataFrame, test: str, start: pd.Series) -> pd.Series:
-    """The last result of `test` on or before treatment start (within the baseline window)."""
-    rows = labs.loc[labs["test"].eq(test), ["patient_id", "date", "value"]]
+def _baseline(labs: pd.DataFrame, test: str, start: pd.Series, test_is=None) -> pd.Series:
+    """The last result of `test` on or before treatment start (within the baseline window).
+    `test_is`: `schema.rows_of_test(labs)`, when the caller has it."""
+    rows = labs.loc[(test_is or rows_of_test(labs))(test), ["patient_id", "date", "value"]]
     s = rows["patient_id"].map(start)
     rows = rows[(rows["date"] <= s) & (rows["date"] >= s - pd.Timedelta(days=BASELINE_WINDOW_DAYS))]
     rows = rows.sort_values(["patient_id", "date"], kind="stable")
@@ -77,17 +79,19 @@ def lab_courses(tables: Tables, patients: pd.DataFrame, definitions: Definitions
     labs = tables.labs
     start = patients.set_index("patient_id")["treatment_start"]
     diagnosis = patients.set_index("patient_id")["diagnosis"]
-    base_plt = _baseline(labs, PLT, start)
-    base_hgb = _baseline(labs, HGB, start)
+    test_is = rows_of_test(labs)  # one factorisation of the test column for every lookup below
+    base_plt = _baseline(labs, PLT, start, test_is)
+    base_hgb = _baseline(labs, HGB, start, test_is)
 
-    plt_rows = _after_start(labs.loc[labs["test"].eq(PLT)], start)
+    plt_rows = _after_start(labs.loc[test_is(PLT)], start)
     plt_rows = plt_rows[plt_rows["patient_id"].map(diagnosis).isin([ITP, ES])]
     plt_levels = criteria.itp_levels(plt_rows, base_plt)
 
-    hb_rows = _after_start(labs.loc[labs["test"].eq(HGB)], start)
+    hb_rows = _after_start(labs.loc[test_is(HGB)], start)
     hb_rows = hb_rows[hb_rows["patient_id"].map(diagnosis).isin([AIHA, ES])]
     tx = labs.loc[labs["transfused"], ["patient_id", "date"]].drop_duplicates()
-    markers = labs.loc[labs["test"].isin(HEMOLYSIS_MARKERS), ["patient_id", "date", "test", "value"]]
+    marker_rows = np.logical_or.reduce([test_is(t).to_numpy() for t in HEMOLYSIS_MARKERS])
+    markers = labs.loc[marker_rows, ["patient_id", "date", "test", "value"]]
     hb_levels = criteria.aiha_levels(hb_rows, base_hgb, tx, markers, definitions.haemolysis_normal_for_cr)
 
     dx_plt = plt_levels["patient_id"].map(diagnosis)
@@ -221,7 +225,8 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
 
     # Which patients have the lab results their diagnosis needs.
     assessed = set(course.index)
-    has = {t: set(tables.labs.loc[tables.labs["test"].eq(t), "patient_id"].astype(str).unique()) for t in (PLT, HGB)}
+    test_is = rows_of_test(tables.labs)
+    has = {t: set(tables.labs.loc[test_is(t), "patient_id"].astype(str).unique()) for t in (PLT, HGB)}
     needs = out["diagnosis"]
     from_labs = out.index.isin(list(assessed)) & np.where(
         needs.eq(ITP), out.index.isin(list(has[PLT])),
