@@ -76,23 +76,28 @@ def lab_courses(tables: Tables, patients: pd.DataFrame, definitions: Definitions
                 ) -> tuple[pd.DataFrame, pd.Series, pd.Series, pd.Series]:
     """Response course per patient from labs (index patient_id), the baseline platelet and
     Hb counts, and which patients' CR rested on Hb alone, under `definitions`."""
-    labs = tables.labs
-    start = patients.set_index("patient_id")["treatment_start"]
-    diagnosis = patients.set_index("patient_id")["diagnosis"]
+    # Patients are numbered 0…n−1 in the order of the patients table, and every lab row carries its
+    # patient's number instead of the id's text: the grouping, sorting, merging and look-ups below
+    # run on integers (on millions of lab rows, a third of the time). Ids are given back at the end.
+    ids = pd.Index(patients["patient_id"].astype(str), name="patient_id")
+    labs = tables.labs.assign(patient_id=ids.get_indexer(tables.labs["patient_id"].astype(str)))
+    start = pd.Series(patients["treatment_start"].to_numpy(), index=pd.RangeIndex(len(ids)))
+    diagnosis = pd.Series(patients["diagnosis"].to_numpy(), index=pd.RangeIndex(len(ids)))
     test_is = rows_of_test(labs)  # one factorisation of the test column for every lookup below
     base_plt = _baseline(labs, PLT, start, test_is)
     base_hgb = _baseline(labs, HGB, start, test_is)
 
     plt_rows = _after_start(labs.loc[test_is(PLT)], start)
     plt_rows = plt_rows[plt_rows["patient_id"].map(diagnosis).isin([ITP, ES])]
-    plt_levels = criteria.itp_levels(plt_rows, base_plt)
+    plt_levels = criteria.itp_levels(plt_rows, base_plt).astype({"patient_id": np.int64})  # (typed even when empty)
 
     hb_rows = _after_start(labs.loc[test_is(HGB)], start)
     hb_rows = hb_rows[hb_rows["patient_id"].map(diagnosis).isin([AIHA, ES])]
     tx = labs.loc[labs["transfused"], ["patient_id", "date"]].drop_duplicates()
     marker_rows = np.logical_or.reduce([test_is(t).to_numpy() for t in HEMOLYSIS_MARKERS])
     markers = labs.loc[marker_rows, ["patient_id", "date", "test", "value"]]
-    hb_levels = criteria.aiha_levels(hb_rows, base_hgb, tx, markers, definitions.haemolysis_normal_for_cr)
+    hb_levels = criteria.aiha_levels(hb_rows, base_hgb, tx, markers, definitions.haemolysis_normal_for_cr).astype(
+        {"patient_id": np.int64})
 
     dx_plt = plt_levels["patient_id"].map(diagnosis)
     dx_hb = hb_levels["patient_id"].map(diagnosis)
@@ -100,10 +105,15 @@ def lab_courses(tables: Tables, patients: pd.DataFrame, definitions: Definitions
     aiha = hb_levels[dx_hb.eq(AIHA).to_numpy()][["patient_id", "date", "level", "hold"]]
     evans = criteria.evans_levels(plt_levels[dx_plt.eq(ES).to_numpy()], hb_levels[dx_hb.eq(ES).to_numpy()])
     levels = pd.concat([itp, aiha, evans], ignore_index=True)
-    levels["patient_id"] = levels["patient_id"].astype(str)
+    levels["patient_id"] = levels["patient_id"].astype(np.int64)
     course = criteria.course(levels, definitions.relapse_on_loss_of_cr)
-    hb_alone = hb_levels.loc[hb_levels["hb_alone"], "patient_id"].astype(str).unique()
-    return course, base_plt, base_hgb, pd.Series(True, index=pd.Index(hb_alone, name="patient_id"))
+
+    def by_id(frame):  # patient numbers back to ids
+        return frame.set_axis(ids[frame.index.to_numpy(dtype=np.int64)].rename("patient_id"), axis=0)
+
+    hb_alone = ids[np.unique(hb_levels.loc[hb_levels["hb_alone"], "patient_id"].to_numpy(dtype=np.int64))]
+    return (by_id(course), by_id(base_plt), by_id(base_hgb),
+            pd.Series(True, index=pd.Index(hb_alone, name="patient_id")))
 
 
 def steroid_segments(doses: pd.DataFrame) -> pd.DataFrame:
