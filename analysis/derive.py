@@ -58,10 +58,10 @@ def _months(delta: pd.Series) -> pd.Series:
     return pd.to_timedelta(delta).dt.days / DAYS_PER_MONTH
 
 
-def _baseline(labs: pd.DataFrame, test: str, start: pd.Series, test_is=None) -> pd.Series:
+def _baseline(labs: pd.DataFrame, test: str, start: pd.Series, test_is) -> pd.Series:
     """The last result of `test` on or before treatment start (within the baseline window).
-    `test_is`: `schema.rows_of_test(labs)`, when the caller has it."""
-    rows = labs.loc[(test_is or rows_of_test(labs))(test), ["patient_id", "date", "value"]]
+    `test_is`: `schema.rows_of_test(labs)`."""
+    rows = labs.loc[test_is(test), ["patient_id", "date", "value"]]
     s = rows["patient_id"].map(start)
     rows = rows[(rows["date"] <= s) & (rows["date"] >= s - pd.Timedelta(days=BASELINE_WINDOW_DAYS))]
     rows = rows.sort_values(["patient_id", "date"], kind="stable")
@@ -72,10 +72,11 @@ def _after_start(rows: pd.DataFrame, start: pd.Series) -> pd.DataFrame:
     return rows[rows["date"] > rows["patient_id"].map(start)]
 
 
-def lab_courses(tables: Tables, patients: pd.DataFrame, definitions: Definitions = Definitions(),
+def lab_courses(tables: Tables, patients: pd.DataFrame, definitions: Definitions, test_is,
                 ) -> tuple[pd.DataFrame, pd.Series, pd.Series, pd.Series]:
     """Response course per patient from labs (index patient_id), the baseline platelet and
-    Hb counts, and which patients' CR rested on Hb alone, under `definitions`."""
+    Hb counts, and which patients' CR rested on Hb alone, under `definitions`. `test_is`:
+    `schema.rows_of_test(tables.labs)`, which derive also uses."""
     # Patients are numbered 0…n−1 in the order of the patients table, and every lab row carries its
     # patient's number instead of the id's text: the grouping, sorting, merging and look-ups below
     # run on integers (on millions of lab rows, a third of the time). Ids are given back at the end.
@@ -83,7 +84,6 @@ def lab_courses(tables: Tables, patients: pd.DataFrame, definitions: Definitions
     labs = tables.labs.assign(patient_id=ids.get_indexer(tables.labs["patient_id"].astype(str)))
     start = pd.Series(patients["treatment_start"].to_numpy(), index=pd.RangeIndex(len(ids)))
     diagnosis = pd.Series(patients["diagnosis"].to_numpy(), index=pd.RangeIndex(len(ids)))
-    test_is = rows_of_test(labs)  # one factorisation of the test column for every lookup below
     base_plt = _baseline(labs, PLT, start, test_is)
     base_hgb = _baseline(labs, HGB, start, test_is)
 
@@ -229,13 +229,13 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
     out = pat.set_index("patient_id")[["arm", "diagnosis", "sex", "age", "weight_kg", "treatment_start", "last_follow_up"]].copy()
     out["follow_up_months"] = _months(out["last_follow_up"] - out["treatment_start"])
 
-    course, base_plt, base_hgb, hb_alone = lab_courses(tables, pat, definitions)
+    test_is = rows_of_test(tables.labs)  # one factorisation of the test column for every lookup
+    course, base_plt, base_hgb, hb_alone = lab_courses(tables, pat, definitions, test_is)
     out["baseline_plt"] = base_plt.reindex(out.index)
     out["baseline_hgb"] = base_hgb.reindex(out.index)
 
     # Which patients have the lab results their diagnosis needs.
     assessed = set(course.index)
-    test_is = rows_of_test(tables.labs)
     has = {t: set(tables.labs.loc[test_is(t), "patient_id"].astype(str).unique()) for t in (PLT, HGB)}
     needs = out["diagnosis"]
     from_labs = out.index.isin(list(assessed)) & np.where(

@@ -44,20 +44,6 @@ HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 REPLICA_COOKIE = "dashboard_replica"
 
 
-def replica_cookie(url: str, jar: dict[str, str] | None = None) -> str | None:
-    """The replica cookie HAProxy sets on a request without one (None once the request has one)."""
-    import urllib.request
-
-    req = urllib.request.Request(url + "/_stcore/health",
-                                 headers={"Cookie": "; ".join(f"{k}={v}" for k, v in (jar or {}).items())})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        for header in resp.headers.get_all("Set-Cookie") or []:
-            name, _, rest = header.partition("=")
-            if name.strip() == REPLICA_COOKIE:
-                return rest.split(";", 1)[0]
-    return None
-
-
 @dataclass
 class Balanced:
     url: str  # the balancer
@@ -76,6 +62,7 @@ def balanced(image: str, replicas: int, log: Path, wait: float = 240):
     import time
 
     from testkit.browser_support import free_port
+    from testkit.st_client import cookies
 
     if not Path(HAPROXY).exists():
         raise RuntimeError("haproxy is missing: apt-get install haproxy")
@@ -101,7 +88,7 @@ def balanced(image: str, replicas: int, log: Path, wait: float = 240):
         deadline = time.time() + wait
         while len(seen) < replicas and time.time() < deadline:
             try:
-                value = replica_cookie(url)
+                value = cookies(url).get(REPLICA_COOKIE)  # HAProxy sets it on a request without one
                 if value:
                     seen.add(value)
             except OSError:

@@ -4,9 +4,9 @@ analysis/definitions.py), and the figure download format."""
 
 from __future__ import annotations
 
-import streamlit as st
-
 from dataclasses import fields
+
+import streamlit as st
 
 from analysis.cohort import Cohort
 from analysis.definitions import Definitions
