@@ -105,10 +105,14 @@ def launch(playwright):
 
 
 def settle(pg) -> None:
-    """Wait until the app is drawn and its script has finished running."""
+    """Wait until the app is drawn, its script has finished running and every figure is drawn
+    (Plotly draws a page's figures about 1.4 s after the script ends on this machine, later under
+    load: a print or a screenshot taken before would miss them)."""
     pg.wait_for_selector('[data-testid="stApp"]', timeout=60000)
     pg.wait_for_timeout(500)
     pg.wait_for_selector('[data-test-script-state="notRunning"]', timeout=60000)
+    pg.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+                         ".every(c => c.querySelector('.main-svg'))", timeout=60000)
     pg.wait_for_timeout(1200)
 
 
