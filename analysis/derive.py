@@ -38,6 +38,7 @@ from .schema import (
     TACROLIMUS_TROUGH_TARGET,
     Problem,
     Tables,
+    patient_numbers,
     problem_from_mask,
     rows_of_test,
 )
@@ -58,52 +59,58 @@ def _months(delta: pd.Series) -> pd.Series:
     return pd.to_timedelta(delta).dt.days / DAYS_PER_MONTH
 
 
-def _baseline(labs: pd.DataFrame, test: str, start: pd.Series, test_is) -> pd.Series:
-    """The last result of `test` on or before treatment start (within the baseline window).
-    `test_is`: `schema.rows_of_test(labs)`."""
-    rows = labs.loc[test_is(test), ["patient_id", "date", "value"]]
-    s = rows["patient_id"].map(start)
-    rows = rows[(rows["date"] <= s) & (rows["date"] >= s - pd.Timedelta(days=BASELINE_WINDOW_DAYS))]
-    rows = rows.sort_values(["patient_id", "date"], kind="stable")
-    return rows.groupby("patient_id", sort=False)["value"].last()
+def _baseline(labs: pd.DataFrame, number: np.ndarray, rows: np.ndarray, start: np.ndarray) -> pd.Series:
+    """The last result on or before treatment start (within the baseline window) among the lab
+    rows `rows` (a mask) of one test, by patient number. `number`: each lab row's patient number;
+    `start`: each patient's treatment start."""
+    s = start[number[rows]]
+    date = labs["date"].to_numpy()[rows]
+    near = (date <= s) & (date >= s - np.timedelta64(BASELINE_WINDOW_DAYS, "D"))
+    found = pd.DataFrame({"patient_id": number[rows][near], "date": date[near], "value": labs["value"].to_numpy()[rows][near]})
+    found = found.sort_values(["patient_id", "date"], kind="stable")
+    return found.groupby("patient_id", sort=False)["value"].last()
 
 
-def _after_start(rows: pd.DataFrame, start: pd.Series) -> pd.DataFrame:
-    return rows[rows["date"] > rows["patient_id"].map(start)]
+def _lab_rows(labs: pd.DataFrame, number: np.ndarray, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """The lab rows `rows` (a mask) with `columns`, patient_id given as the patient number."""
+    return pd.DataFrame({c: number[rows] if c == "patient_id" else labs[c].to_numpy()[rows] for c in columns})
 
 
-def lab_courses(tables: Tables, patients: pd.DataFrame, definitions: Definitions, test_is,
+def lab_courses(tables: Tables, patients: pd.DataFrame, number: np.ndarray, definitions: Definitions, test_is,
                 ) -> tuple[pd.DataFrame, pd.Series, pd.Series, pd.Series]:
     """Response course per patient from labs (index patient_id), the baseline platelet and
-    Hb counts, and which patients' CR rested on Hb alone, under `definitions`. `test_is`:
-    `schema.rows_of_test(tables.labs)`, which derive also uses."""
-    # Patients are numbered 0…n−1 in the order of the patients table, and every lab row carries its
-    # patient's number instead of the id's text: the grouping, sorting, merging and look-ups below
-    # run on integers (on millions of lab rows, a third of the time). Ids are given back at the end.
-    ids = pd.Index(patients["patient_id"].astype(str), name="patient_id")
-    labs = tables.labs.assign(patient_id=ids.get_indexer(tables.labs["patient_id"].astype(str)))
-    start = pd.Series(patients["treatment_start"].to_numpy(), index=pd.RangeIndex(len(ids)))
-    diagnosis = pd.Series(patients["diagnosis"].to_numpy(), index=pd.RangeIndex(len(ids)))
-    base_plt = _baseline(labs, PLT, start, test_is)
-    base_hgb = _baseline(labs, HGB, start, test_is)
+    Hb counts, and which patients' CR rested on Hb alone, under `definitions`. `number`: each lab
+    row's patient number (its row in `patients`); `test_is`: `schema.rows_of_test(tables.labs)`.
 
-    plt_rows = _after_start(labs.loc[test_is(PLT)], start)
-    plt_rows = plt_rows[plt_rows["patient_id"].map(diagnosis).isin([ITP, ES])]
+    Patients are numbered 0…n−1 in the order of the patients table and every lab row carries its
+    patient's number instead of the id's text: the grouping, sorting and look-ups below run on
+    integers (schema.CODED_TABLES). Ids are given back at the end."""
+    ids = pd.Index(patients["patient_id"].astype(str), name="patient_id")
+    labs = tables.labs
+    start = patients["treatment_start"].to_numpy("datetime64[ns]")
+    dx = pd.Categorical(patients["diagnosis"], categories=[ITP, AIHA, ES]).codes  # per patient number
+    plt_at, hgb_at = test_is(PLT).to_numpy(), test_is(HGB).to_numpy()
+    base_plt = _baseline(labs, number, plt_at, start)
+    base_hgb = _baseline(labs, number, hgb_at, start)
+    after = labs["date"].to_numpy() > start[number]
+    lab_dx = dx[number]
+
+    plt_rows = _lab_rows(labs, number, plt_at & after & ((lab_dx == 0) | (lab_dx == 2)),
+                         ["patient_id", "date", "value", "bleeding"])
     plt_levels = criteria.itp_levels(plt_rows, base_plt).astype({"patient_id": np.int64})  # (typed even when empty)
 
-    hb_rows = _after_start(labs.loc[test_is(HGB)], start)
-    hb_rows = hb_rows[hb_rows["patient_id"].map(diagnosis).isin([AIHA, ES])]
-    tx = labs.loc[labs["transfused"], ["patient_id", "date"]].drop_duplicates()
+    hb_rows = _lab_rows(labs, number, hgb_at & after & ((lab_dx == 1) | (lab_dx == 2)), ["patient_id", "date", "value"])
+    tx = _lab_rows(labs, number, labs["transfused"].to_numpy(bool), ["patient_id", "date"]).drop_duplicates()
     marker_rows = np.logical_or.reduce([test_is(t).to_numpy() for t in HEMOLYSIS_MARKERS])
-    markers = labs.loc[marker_rows, ["patient_id", "date", "test", "value"]]
+    markers = _lab_rows(labs, number, marker_rows, ["patient_id", "date", "test", "value"])
     hb_levels = criteria.aiha_levels(hb_rows, base_hgb, tx, markers, definitions.haemolysis_normal_for_cr).astype(
         {"patient_id": np.int64})
 
-    dx_plt = plt_levels["patient_id"].map(diagnosis)
-    dx_hb = hb_levels["patient_id"].map(diagnosis)
-    itp = plt_levels[dx_plt.eq(ITP).to_numpy()]
-    aiha = hb_levels[dx_hb.eq(AIHA).to_numpy()][["patient_id", "date", "level", "hold"]]
-    evans = criteria.evans_levels(plt_levels[dx_plt.eq(ES).to_numpy()], hb_levels[dx_hb.eq(ES).to_numpy()])
+    dx_plt = dx[plt_levels["patient_id"].to_numpy()]
+    dx_hb = dx[hb_levels["patient_id"].to_numpy()]
+    itp = plt_levels[dx_plt == 0]
+    aiha = hb_levels[dx_hb == 1][["patient_id", "date", "level", "hold"]]
+    evans = criteria.evans_levels(plt_levels[dx_plt == 2], hb_levels[dx_hb == 2])
     levels = pd.concat([itp, aiha, evans], ignore_index=True)
     levels["patient_id"] = levels["patient_id"].astype(np.int64)
     course = criteria.course(levels, definitions.relapse_on_loss_of_cr)
@@ -125,23 +132,44 @@ def steroid_segments(doses: pd.DataFrame) -> pd.DataFrame:
             "end": pd.Series([], dtype="datetime64[ns]"), "prednisone_eq_mg": pd.Series([], dtype=float),
         })
     eq = doses["daily_dose_mg"].to_numpy(float) * doses["drug"].map(PREDNISONE_EQUIVALENT).to_numpy(float)
-    pid = doses["patient_id"].astype(str).to_numpy()
-    one_day = pd.Timedelta(days=1)
-    events = pd.DataFrame({
-        "patient_id": np.r_[pid, pid],
-        "date": np.r_[doses["start_date"].to_numpy(), (doses["end_date"] + one_day).to_numpy()],
-        "delta": np.r_[eq, -eq],
-    })
-    events = events.groupby(["patient_id", "date"], sort=True)["delta"].sum().reset_index()
-    level = events.groupby("patient_id", sort=False)["delta"].cumsum().round(6).to_numpy()
-    next_date = events.groupby("patient_id", sort=False)["date"].shift(-1)
+    codes, names = _codes_in_text_order(doses["patient_id"])
+    one_day = np.timedelta64(1, "D")
+    code = np.r_[codes, codes]
+    date = np.r_[doses["start_date"].to_numpy("datetime64[ns]"), doses["end_date"].to_numpy("datetime64[ns]") + one_day]
+    delta = np.r_[eq, -eq]
+    # The changes of dose per patient and date, in the order of the ids' text and of the dates:
+    # one stable sort on one integer key (criteria.patient_day_keys), then pandas' compensated sum
+    # over each run of equal keys, as grouping on (patient_id, date) summed them.
+    key = criteria.patient_day_keys(code, date)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    run = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
+    first = order[np.flatnonzero(np.r_[True, key[1:] != key[:-1]])]
+    change = pd.Series(delta[order]).groupby(run, sort=False).sum().to_numpy()
+    code, date = code[first], date[first]
+    level = pd.Series(change).groupby(code, sort=False).cumsum().round(6).to_numpy()
+    same_next = np.r_[code[1:] == code[:-1], False]
+    next_date = np.where(same_next, np.r_[date[1:], np.datetime64("NaT", "ns")], np.datetime64("NaT", "ns"))
     seg = pd.DataFrame({
-        "patient_id": events["patient_id"],
-        "start": events["date"],
+        "patient_id": names[code],
+        "start": date,
         "end": next_date - one_day,
         "prednisone_eq_mg": level,
     })
     return seg[(seg["prednisone_eq_mg"] > 0) & seg["end"].notna()].reset_index(drop=True)
+
+
+def _codes_in_text_order(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's patient as a number that sorts as the ids' text sorts, and the ids (object
+    array) by number; for a Categorical column through its categories alone."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        categories = ids.cat.categories.astype(str).to_numpy(dtype=object)
+        order = np.argsort(categories, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        return rank[ids.cat.codes.to_numpy()], categories[order]
+    codes, names = pd.factorize(ids.astype(str), sort=True)
+    return codes, np.asarray(names, dtype=object)
 
 
 def _steroid_endpoints(segments: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
@@ -230,17 +258,20 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
     out["follow_up_months"] = _months(out["last_follow_up"] - out["treatment_start"])
 
     test_is = rows_of_test(tables.labs)  # one factorisation of the test column for every lookup
-    course, base_plt, base_hgb, hb_alone = lab_courses(tables, pat, definitions, test_is)
+    number = patient_numbers(tables.labs["patient_id"], pd.Index(pat["patient_id"]))  # each lab row's patient
+    course, base_plt, base_hgb, hb_alone = lab_courses(tables, pat, number, definitions, test_is)
     out["baseline_plt"] = base_plt.reindex(out.index)
     out["baseline_hgb"] = base_hgb.reindex(out.index)
 
-    # Which patients have the lab results their diagnosis needs.
-    assessed = set(course.index)
-    has = {t: set(tables.labs.loc[test_is(t), "patient_id"].astype(str).unique()) for t in (PLT, HGB)}
+    # Which patients have the lab results their diagnosis needs (by patient number, which is the
+    # position in `out`).
+    has = {}
+    for t in (PLT, HGB):
+        has[t] = np.zeros(len(out), dtype=bool)
+        has[t][number[test_is(t).to_numpy()]] = True
     needs = out["diagnosis"]
-    from_labs = out.index.isin(list(assessed)) & np.where(
-        needs.eq(ITP), out.index.isin(list(has[PLT])),
-        np.where(needs.eq(AIHA), out.index.isin(list(has[HGB])), out.index.isin(list(has[PLT] & has[HGB]))),
+    from_labs = out.index.isin(course.index) & np.where(
+        needs.eq(ITP), has[PLT], np.where(needs.eq(AIHA), has[HGB], has[PLT] & has[HGB]),
     )
     rec = pat.set_index("patient_id")
     recorded = ~from_labs & rec["best_response"].notna().to_numpy()

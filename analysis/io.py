@@ -102,7 +102,7 @@ class _Inflation:
 
 
 def _number_rows(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.copy()
+    df = df.copy(deep=False)  # the same columns, not copied: a registry's lab table is gigabytes
     df.index = pd.RangeIndex(2, len(df) + 2)
     return df
 
@@ -265,6 +265,14 @@ def _dates_as_text(table: pa.Table) -> pa.Table:
     return table
 
 
+def _longest(arr: pa.Array) -> int:
+    """Characters in the longest value of a text array; of a dictionary-encoded one, the longest
+    value of its dictionary (which every row's value is one of)."""
+    values = arr.dictionary if pa.types.is_dictionary(arr.type) else arr
+    longest = pc.max(pc.utf8_length(values)).as_py() if len(values) else None
+    return longest or 0
+
+
 def _read_parquet(data: bytes, label: str, limits: Limits) -> pd.DataFrame:
     if not data:
         raise CohortError.single(f"{label} is empty.")
@@ -273,7 +281,11 @@ def _read_parquet(data: bytes, label: str, limits: Limits) -> pd.DataFrame:
     if data[-4:] != b"PAR1":
         raise CohortError.single(f"{label} is a truncated or damaged Parquet file; export it again.")
     try:
-        pf = pq.ParquetFile(io.BytesIO(data))
+        schema = pq.ParquetFile(io.BytesIO(data)).schema_arrow
+        # Text is read as it is stored, a dictionary of distinct values and a code per row, and
+        # handed on as a pandas Categorical: a lab table's ids and test codes are millions of rows
+        # but thousands of distinct values, and are never made into millions of Python strings.
+        pf = pq.ParquetFile(io.BytesIO(data), read_dictionary=[f.name for f in schema if _is_text(f.type)])
         schema = pf.schema_arrow
     except Exception as exc:  # pyarrow raises many types for damaged files; all mean the same to a user.
         raise CohortError.single(f"{label} is a damaged Parquet file that could not be read ({_short(exc)}).") from None
@@ -290,7 +302,8 @@ def _read_parquet(data: bytes, label: str, limits: Limits) -> pd.DataFrame:
                 arr = batch.column(0)
                 if limits.rows is not None and rows + len(arr) > limits.rows:
                     raise _too_many_rows(label, limits)
-                if _is_text(f.type) and len(arr):
+                if _is_text(f.type) and len(arr) and _longest(arr) > limits.cell_chars:
+                    # A dictionary may hold a value no row uses: the rows themselves are measured.
                     plain = arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
                     lengths = pc.utf8_length(plain)
                     longest = pc.max(lengths).as_py()
@@ -486,10 +499,17 @@ def _name_tables(found: Mapping[str, pd.DataFrame], label: str, what: str) -> tu
         if name in TABLES:
             if name in tables:
                 raise CohortError.single(f"{label}: more than one {what} is named '{name}'; keep one.")
-            # Fully empty rows (often left below a table in Excel) are not data.
-            df = df.dropna(how="all")
-            df = df.loc[:, [c for c in df.columns if not str(c).startswith("Unnamed:") or df[c].notna().any()]]
-            tables[name] = _number_rows(df.reset_index(drop=True))
+            # Fully empty rows (often left below a table in Excel) are not data. Found column by
+            # column, and the table copied only when there are any: a Parquet table has none.
+            empty = np.ones(len(df), dtype=bool)
+            for c in df.columns:
+                empty &= df[c].isna().to_numpy()
+            if empty.any():
+                df = df[~empty]
+            unnamed = [c for c in df.columns if str(c).startswith("Unnamed:") and not df[c].notna().any()]
+            if unnamed:
+                df = df.drop(columns=unnamed)
+            tables[name] = _number_rows(df)
         else:
             ignored.append(str(raw_name)[:80])
     if ignored:

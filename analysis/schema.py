@@ -249,6 +249,10 @@ ADVERSE_EVENTS = Table(
 
 TABLES: Mapping[str, Table] = {t.name: t for t in (PATIENTS, LABS, STEROID_DOSES, TACROLIMUS, ADVERSE_EVENTS)}
 CHILD_TABLES: tuple[str, ...] = tuple(n for n in TABLES if n != "patients")
+# Tables of many rows per patient (a registry's lab table has tens of millions): validated tables
+# hold their text and code columns (patient_id, test, drug) as pandas Categoricals, a small integer
+# per row and each distinct value once, and `patient_numbers` maps their ids without text.
+CODED_TABLES: tuple[str, ...] = ("labs", "steroid_doses", "tacrolimus")
 
 # --------------------------------------------------------------------------------------
 # Problems and the report
@@ -461,9 +465,9 @@ def _stripped(s: pd.Series) -> pd.Series:
 
 
 def _blank(s: pd.Series) -> pd.Series:
-    """Cells that hold nothing: missing or only spaces."""
-    if s.dtype == object or pd.api.types.is_string_dtype(s):
-        return _stripped(s).isna()
+    """Cells that hold nothing: missing or only spaces (each distinct text tested once)."""
+    if s.dtype == object or pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+        return s.isna() | _flags(s, lambda u: u.astype(str).str.strip().eq(""))
     return s.isna()
 
 
@@ -476,7 +480,8 @@ def _as_text(s: pd.Series) -> pd.Series:
     return _stripped(s).astype("string")
 
 
-def _text_column(raw: pd.Series, lookup: dict[str, str] | None = None) -> tuple[pd.Series, pd.Series]:
+def _text_column(raw: pd.Series, lookup: dict[str, str] | None = None,
+                 categorical: bool = False) -> tuple[pd.Series, pd.Series]:
     """A text column as `_as_text` reads it and, with `lookup` (lower-case text → code), the codes
     it maps to: the distinct values are found once, stripped (and mapped) once, and the column is
     built from them by position. The same values as `_as_text`/`_per_unique` give row by row, in
@@ -488,18 +493,28 @@ def _text_column(raw: pd.Series, lookup: dict[str, str] | None = None) -> tuple[
     u = u.where(u.ne(""), None)
     if lookup is not None:
         u = u.str.lower().map(lookup)
-    values = pd.array(u.to_numpy(dtype=object), dtype="string").take(codes, allow_fill=True)
+    if categorical:
+        # Distinct values that strip or map to the same text become one category.
+        ucodes, categories = pd.factorize(u, use_na_sentinel=True)
+        rows = np.where(codes >= 0, ucodes.take(codes, mode="clip"), -1) if len(ucodes) else np.full(len(codes), -1)
+        values = pd.Categorical.from_codes(rows, categories=pd.Index(categories, dtype=object))
+    else:
+        values = pd.array(u.to_numpy(dtype=object), dtype="string").take(codes, allow_fill=True)
     return pd.Series(values, index=raw.index), pd.Series(codes < 0, index=raw.index)
 
 
-def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Typed values and a mask of non-empty cells that could not be read as the column's kind."""
+def _coerce(col: Column, raw: pd.Series, categorical: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Typed values and a mask of non-empty cells that could not be read as the column's kind.
+    With `categorical`, text and codes come back as a pandas Categorical (CODED_TABLES)."""
     if col.kind in ("text", "code") and not pd.api.types.is_float_dtype(raw):
-        text, _ = _text_column(raw)
+        text, _ = _text_column(raw, categorical=categorical)
         if col.kind == "code":
-            mapped, _ = _text_column(raw, {c.lower(): c for c in col.codes})
+            mapped, _ = _text_column(raw, {c.lower(): c for c in col.codes}, categorical=categorical)
             return mapped, text.notna() & mapped.isna()
         return text, pd.Series(False, index=raw.index)
+    if col.kind in ("text", "code") and categorical:
+        typed, bad = _coerce(col, raw)
+        return pd.Series(pd.Categorical(typed.to_numpy(dtype=object, na_value=None)), index=raw.index), bad
     blank = _blank(raw)
     if col.kind in ("text", "code"):
         text = _as_text(raw)
@@ -513,7 +528,7 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         if pd.api.types.is_bool_dtype(raw):
             num = pd.Series(np.nan, index=raw.index)
         elif pd.api.types.is_numeric_dtype(raw):
-            num = raw.astype("float64")
+            num = raw.astype("float64", copy=False)
         else:
             # A decimal comma ("3,5") is not read as a number: it is reported, not guessed at.
             num = _per_unique(raw, lambda u: pd.to_numeric(u.astype(str).str.strip(), errors="coerce")).astype("float64")
@@ -570,6 +585,8 @@ def empty_table(table: Table) -> pd.DataFrame:
             "date": "datetime64[ns]",
             "bool": "boolean",
         }[c.kind]
+        if table.name in CODED_TABLES and c.kind in ("text", "code"):
+            dtype = pd.CategoricalDtype(pd.Index([], dtype=object))
         data[c.name] = pd.Series([], dtype=dtype)
     return pd.DataFrame(data)
 
@@ -607,11 +624,10 @@ def _type_table(table: Table, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Pro
                 "error", name, norm, 0, tuple(originals),
                 f"{name}: columns {', '.join(repr(o) for o in originals)} all mean '{norm}'; keep one.",
             ))
-    rename = {}
-    for c in raw.columns:
-        rename[c] = normalise_name(c)
-    df = raw.rename(columns=rename)
-    df = df.loc[:, ~df.columns.duplicated()]
+    df = raw.copy(deep=False)  # renamed, not copied
+    df.columns = [normalise_name(c) for c in raw.columns]
+    if df.columns.duplicated().any():
+        df = df.loc[:, ~df.columns.duplicated()]
 
     missing = [c for c in table.required_columns if c not in df.columns]
     if missing:
@@ -637,7 +653,7 @@ def _type_table(table: Table, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Pro
             out[col.name] = empty_table(table)[col.name].reindex(df.index)
             continue
         raw_col = df[col.name]
-        typed, bad = _coerce(col, raw_col)
+        typed, bad = _coerce(col, raw_col, categorical=name in CODED_TABLES)
         kind_words = {
             "number": "values that are not numbers",
             "integer": "values that are not whole numbers",
@@ -654,7 +670,8 @@ def _type_table(table: Table, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Pro
         if col.kind in ("number", "integer"):
             infinite = pd.Series(np.isinf(typed.to_numpy(dtype="float64", na_value=np.nan)), index=typed.index)
             problems += _found("error", name, col.name, df, infinite, "values that are not finite numbers", values=raw_col)
-            typed = typed.mask(infinite)
+            if infinite.any():
+                typed = typed.mask(infinite)
         if col.kind == "text":
             problems += _text_problems(name, col.name, df, typed)
         if col.required:
@@ -743,6 +760,24 @@ def _range_problems(table: Table, df: pd.DataFrame) -> list[Problem]:
     return problems
 
 
+def patient_numbers(column: pd.Series, ids: pd.Index) -> np.ndarray:
+    """For each row of a patient_id column, the position of its patient in `ids` (unique), −1
+    where there is none: `ids.get_indexer(column)`, but for a Categorical column (CODED_TABLES)
+    through its categories, so that millions of rows are looked up as thousands of ids."""
+    if isinstance(column.dtype, pd.CategoricalDtype) and not ids.hasnans:
+        codes = column.cat.codes.to_numpy()
+        per_category = ids.get_indexer(column.cat.categories.astype(object))
+        return np.where(codes >= 0, per_category.take(codes, mode="clip"), -1)
+    return ids.get_indexer(column.astype(object))
+
+
+def per_row(by_patient: pd.Series, column: pd.Series) -> pd.Series:
+    """`column.map(by_patient)` for a column of patient ids and a Series indexed by unique patient
+    id: each row's patient's value, missing where the id is not in the index."""
+    values = by_patient.array.take(patient_numbers(column, by_patient.index), allow_fill=True)
+    return pd.Series(values, index=column.index, name=by_patient.name)
+
+
 def rows_of_test(labs: pd.DataFrame):
     """`test → rows of that test` for a lab table, from one factorisation of its test column (a
     comparison of 4.8 M strings per test costs a tenth of a second; of their codes, a hundredth)."""
@@ -815,8 +850,8 @@ def _date_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
         df = tables.get(name)
         if df is None or df.empty:
             continue
-        s = df["patient_id"].map(start)
-        e = df["patient_id"].map(end)
+        s = per_row(start, df["patient_id"])
+        e = per_row(end, df["patient_id"])
         for col in cols:
             v = df[col]
             if name == "labs":
@@ -858,7 +893,7 @@ def _link_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
             problems.append(p)
     tac = tables.get("tacrolimus")
     if tac is not None and not tac.empty:
-        arm = tac["patient_id"].map(pat.drop_duplicates("patient_id").set_index("patient_id")["arm"])
+        arm = per_row(pat.drop_duplicates("patient_id").set_index("patient_id")["arm"], tac["patient_id"])
         p = problem_from_mask(
             "error", "tacrolimus", "patient_id", tac, arm.eq(ARM_CONTROL),
             "records although the patient is in the control (steroid alone) arm", by="patient",
@@ -905,6 +940,13 @@ def _coverage_warnings(tables: dict[str, pd.DataFrame]) -> list[Problem]:
     return problems
 
 
+def _renumbered(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with rows numbered from 0, its columns not copied."""
+    df = df.copy(deep=False)
+    df.index = pd.RangeIndex(len(df))
+    return df
+
+
 def validate(raw: Mapping[str, pd.DataFrame]) -> tuple[Tables | None, ValidationReport]:
     """Check raw tables against the format. Returns typed tables (None when there are errors)
     and the report of every problem found."""
@@ -942,7 +984,7 @@ def validate(raw: Mapping[str, pd.DataFrame]) -> tuple[Tables | None, Validation
     if not report.ok:
         return None, report
     present = tuple(n for n in TABLES if n in raw)
-    clean = {n: typed.get(n, empty_table(TABLES[n])).reset_index(drop=True) for n in TABLES}
+    clean = {n: _renumbered(typed.get(n, empty_table(TABLES[n]))) for n in TABLES}
     # Defaults for optional flags: an empty cell means "no".
     for c in ("bleeding", "transfused"):
         clean["labs"][c] = clean["labs"][c].fillna(False).astype(bool)
