@@ -315,7 +315,7 @@ def _read_parquet(data: bytes, label: str, limits: Limits) -> pd.DataFrame:
             columns.append(pa.chunked_array(chunks, type=f.type) if chunks else pa.chunked_array([], type=f.type))
         table = _dates_as_text(pa.Table.from_arrays(columns, schema=schema))
         # Date columns (Parquet date32) come back as datetime64, not as Python date objects.
-        return table.to_pandas(date_as_object=False)
+        return table.to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
     except CohortError:
         raise
     except MemoryError:

@@ -19,6 +19,8 @@ from typing import Literal, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # --------------------------------------------------------------------------------------
 # Codes and labels
@@ -481,41 +483,52 @@ def _as_text(s: pd.Series) -> pd.Series:
 
 
 def _text_column(raw: pd.Series, lookup: dict[str, str] | None = None,
-                 categorical: bool = False) -> tuple[pd.Series, pd.Series]:
+                 categorical: bool = False) -> tuple[pd.Series, pd.Series | None]:
     """A text column as `_as_text` reads it and, with `lookup` (lower-case text → code), the codes
-    it maps to: the distinct values are found once, stripped (and mapped) once, and the column is
-    built from them by position. The same values as `_as_text`/`_per_unique` give row by row, in
-    one factorisation instead of three, and without checking millions of cells one by one as
+    it maps to (None without): the distinct values are found once, stripped (and mapped) once,
+    and the columns are built from them by position. The same values as `_as_text`/`_per_unique`
+    give row by row, in one factorisation, and without checking millions of cells one by one as
     `.astype("string")` does (a lab table's patient ids and test codes: 4.8 M rows, 100,000 and
-    six distinct values)."""
+    six distinct values). With `categorical`, both come back as pandas Categoricals."""
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     u = pd.Series(uniques, dtype=object).astype(str).str.strip()
     u = u.where(u.ne(""), None)
-    if lookup is not None:
-        u = u.str.lower().map(lookup)
-    if categorical:
-        # Distinct values that strip or map to the same text become one category.
-        ucodes, categories = pd.factorize(u, use_na_sentinel=True)
-        rows = np.where(codes >= 0, ucodes.take(codes, mode="clip"), -1) if len(ucodes) else np.full(len(codes), -1)
-        values = pd.Categorical.from_codes(rows, categories=pd.Index(categories, dtype=object))
-    else:
-        values = pd.array(u.to_numpy(dtype=object), dtype="string").take(codes, allow_fill=True)
-    return pd.Series(values, index=raw.index), pd.Series(codes < 0, index=raw.index)
+
+    def column(values: pd.Series) -> pd.Series:
+        if categorical:
+            # Distinct values that strip or map to the same text become one category.
+            ucodes, categories = pd.factorize(values, use_na_sentinel=True)
+            rows = (np.where(codes >= 0, ucodes.take(codes, mode="clip"), -1) if len(ucodes)
+                    else np.full(len(codes), -1))
+            out = pd.Categorical.from_codes(rows, categories=pd.Index(categories, dtype=object))
+        else:
+            out = pd.array(values.to_numpy(dtype=object), dtype="string").take(codes, allow_fill=True)
+        return pd.Series(out, index=raw.index)
+    return column(u), (column(u.str.lower().map(lookup)) if lookup is not None else None)
 
 
-def _coerce(col: Column, raw: pd.Series, categorical: bool = False) -> tuple[pd.Series, pd.Series]:
-    """Typed values and a mask of non-empty cells that could not be read as the column's kind.
-    With `categorical`, text and codes come back as a pandas Categorical (CODED_TABLES)."""
+def _coerce(col: Column, raw: pd.Series, categorical: bool = False) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Typed values, a mask of non-empty cells that could not be read as the column's kind, and a
+    mask of blank cells (`_blank`). With `categorical`, text and codes come back as a pandas
+    Categorical (CODED_TABLES)."""
     if col.kind in ("text", "code") and not pd.api.types.is_float_dtype(raw):
-        text, _ = _text_column(raw, categorical=categorical)
-        if col.kind == "code":
-            mapped, _ = _text_column(raw, {c.lower(): c for c in col.codes}, categorical=categorical)
-            return mapped, text.notna() & mapped.isna()
-        return text, pd.Series(False, index=raw.index)
+        lookup = {c.lower(): c for c in col.codes} if col.kind == "code" else None
+        text, mapped = _text_column(raw, lookup, categorical=categorical)
+        blank = text.isna()  # missing, or only spaces: what stripping leaves empty
+        if mapped is not None:
+            return mapped, ~blank & mapped.isna(), blank
+        return text, pd.Series(False, index=raw.index), blank
     if col.kind in ("text", "code") and categorical:
-        typed, bad = _coerce(col, raw)
-        return pd.Series(pd.Categorical(typed.to_numpy(dtype=object, na_value=None)), index=raw.index), bad
+        typed, bad, blank = _coerce(col, raw)
+        return pd.Series(pd.Categorical(typed.to_numpy(dtype=object, na_value=None)), index=raw.index), bad, blank
     blank = _blank(raw)
+    typed, bad = _coerce_value(col, raw, blank)
+    return typed, bad, blank
+
+
+def _coerce_value(col: Column, raw: pd.Series, blank: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """`_coerce` for the columns whose cells are read one by one (numbers, dates, yes/no, and
+    text or codes typed as numbers); `blank`: `_blank(raw)`."""
     if col.kind in ("text", "code"):
         text = _as_text(raw)
         if col.kind == "code":
@@ -653,7 +666,7 @@ def _type_table(table: Table, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Pro
             out[col.name] = empty_table(table)[col.name].reindex(df.index)
             continue
         raw_col = df[col.name]
-        typed, bad = _coerce(col, raw_col, categorical=name in CODED_TABLES)
+        typed, bad, blank = _coerce(col, raw_col, categorical=name in CODED_TABLES)
         kind_words = {
             "number": "values that are not numbers",
             "integer": "values that are not whole numbers",
@@ -675,7 +688,7 @@ def _type_table(table: Table, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Pro
         if col.kind == "text":
             problems += _text_problems(name, col.name, df, typed)
         if col.required:
-            p = problem_from_mask("error", name, col.name, df, _blank(raw_col), "empty cells; every row needs a value")
+            p = problem_from_mask("error", name, col.name, df, blank, "empty cells; every row needs a value")
             if p:
                 problems.append(p)
         out[col.name] = typed
@@ -713,18 +726,55 @@ def _has_hidden(text: str) -> bool:
     return any(unicodedata.category(ch) in HIDDEN_CATEGORIES for ch in text)
 
 
+def _arrow_text(u: pd.Series) -> pa.Array | None:
+    """Distinct texts as an Arrow string array, for tests that run in C over a million ids; None
+    for text Arrow cannot hold (a lone surrogate is not UTF-8), which is then tested in Python."""
+    try:
+        return pa.array(u.to_numpy(dtype=object), type=pa.string())
+    except (pa.ArrowException, UnicodeError, TypeError):
+        return None
+
+
+def _hidden(u: pd.Series) -> np.ndarray:
+    """`_has_hidden` of each distinct text: ASCII text through one regular expression in Arrow
+    (its only hidden characters are the ASCII controls), the rest character by character."""
+    arr = _arrow_text(u)
+    if arr is None:
+        return u.map(_has_hidden).to_numpy(dtype=bool)
+    out = pc.match_substring_regex(arr, _ASCII_CONTROL.pattern).to_numpy(zero_copy_only=False).astype(bool)
+    other = np.flatnonzero(~pc.string_is_ascii(arr).to_numpy(zero_copy_only=False).astype(bool))
+    if len(other):
+        out[other] = [_has_hidden(t) for t in u.to_numpy(dtype=object)[other]]
+    return out
+
+
+def _longer_than(u: pd.Series, limit: int) -> np.ndarray:
+    arr = _arrow_text(u)
+    if arr is None:
+        return (u.str.len() > limit).to_numpy(dtype=bool)
+    return pc.greater(pc.utf8_length(arr), limit).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _starts_with_formula(u: pd.Series) -> np.ndarray:
+    arr = _arrow_text(u)
+    if arr is None:
+        return u.str.startswith(FORMULA_PREFIXES).to_numpy(dtype=bool)
+    hits = [pc.starts_with(arr, prefix) for prefix in FORMULA_PREFIXES]
+    return np.logical_or.reduce([h.to_numpy(zero_copy_only=False).astype(bool) for h in hits])
+
+
 def _text_problems(table: str, column: str, df: pd.DataFrame, text: pd.Series) -> list[Problem]:
     """Identifiers and terms that would be shown, compared or exported as something else."""
     once = pd.factorize(text, use_na_sentinel=True)  # one factorisation for the three tests below
     problems = _found(
-        "error", table, column, df, _flags(text, lambda u: u.map(_has_hidden), once),
+        "error", table, column, df, _flags(text, _hidden, once),
         "invisible or control characters (a zero-width space, a right-to-left override, a NUL …)",
         hint="They make two ids look alike or text show in another order; retype these values.",
     )
     if column == "patient_id":
-        long = _flags(text, lambda u: u.str.len() > MAX_ID_CHARS, once)
+        long = _flags(text, lambda u: _longer_than(u, MAX_ID_CHARS), once)
         problems += _found("error", table, column, df, long, f"ids longer than {MAX_ID_CHARS} characters")
-    formula = _flags(text, lambda u: u.str.startswith(FORMULA_PREFIXES), once)
+    formula = _flags(text, _starts_with_formula, once)
     problems += _found(
         "warning", table, column, df, formula,
         "values a spreadsheet would run as formulas (starting with =, +, -, @, a tab or a carriage return)",
@@ -771,13 +821,6 @@ def patient_numbers(column: pd.Series, ids: pd.Index) -> np.ndarray:
     return ids.get_indexer(column.astype(object))
 
 
-def per_row(by_patient: pd.Series, column: pd.Series) -> pd.Series:
-    """`column.map(by_patient)` for a column of patient ids and a Series indexed by unique patient
-    id: each row's patient's value, missing where the id is not in the index."""
-    values = by_patient.array.take(patient_numbers(column, by_patient.index), allow_fill=True)
-    return pd.Series(values, index=column.index, name=by_patient.name)
-
-
 def rows_of_test(labs: pd.DataFrame):
     """`test → rows of that test` for a lab table, from one factorisation of its test column (a
     comparison of 4.8 M strings per test costs a tenth of a second; of their codes, a hundredth)."""
@@ -803,7 +846,8 @@ def _lab_range_problems(labs: pd.DataFrame) -> list[Problem]:
     return problems
 
 
-def _date_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
+def _date_problems(tables: dict[str, pd.DataFrame], numbers: Mapping[str, np.ndarray]) -> list[Problem]:
+    """`numbers`: each child row's patient, as its number among the patients' first rows (_numbers)."""
     problems: list[Problem] = []
     pat = tables["patients"]
     add = problems.append
@@ -816,10 +860,7 @@ def _date_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
         "error", "patients", "last_follow_up", pat, pat["last_follow_up"] < pat["treatment_start"],
         "dates before treatment_start",
     ))
-    start = pat.set_index("patient_id")["treatment_start"]
-    end = pat.set_index("patient_id")["last_follow_up"]
-    start = start[~start.index.duplicated()]
-    end = end[~end.index.duplicated()]
+    first = pat[~pat["patient_id"].duplicated().to_numpy()]
 
     for col in ("response_date", "relapse_date", "steroid_stop_date"):
         v = pat[col]
@@ -850,8 +891,8 @@ def _date_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
         df = tables.get(name)
         if df is None or df.empty:
             continue
-        s = per_row(start, df["patient_id"])
-        e = per_row(end, df["patient_id"])
+        s = pd.Series(first["treatment_start"].array.take(numbers[name], allow_fill=True), index=df.index)
+        e = pd.Series(first["last_follow_up"].array.take(numbers[name], allow_fill=True), index=df.index)
         for col in cols:
             v = df[col]
             if name == "labs":
@@ -872,7 +913,16 @@ def _date_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
     return problems
 
 
-def _link_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
+def _numbers(tables: Mapping[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+    """Each child table row's patient: its number among the patients table's rows with a first
+    occurrence of an id (the row itself when ids are unique), −1 for an id not there; found once
+    per table, through a Categorical's categories (patient_numbers)."""
+    pat = tables["patients"]
+    first = pd.Index(pat["patient_id"][~pat["patient_id"].duplicated().to_numpy()])
+    return {name: patient_numbers(tables[name]["patient_id"], first) for name in CHILD_TABLES if name in tables}
+
+
+def _link_problems(tables: dict[str, pd.DataFrame], numbers: Mapping[str, np.ndarray]) -> list[Problem]:
     problems: list[Problem] = []
     pat = tables["patients"]
     ids = pat["patient_id"]
@@ -880,12 +930,11 @@ def _link_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
     p = problem_from_mask("error", "patients", "patient_id", pat, dup, "duplicate patient ids; each patient needs one row")
     if p:
         problems.append(p)
-    known = set(ids.dropna())
     for name in CHILD_TABLES:
         df = tables.get(name)
         if df is None or df.empty:
             continue
-        orphan = df["patient_id"].notna() & ~df["patient_id"].isin(known)
+        orphan = df["patient_id"].notna() & pd.Series(numbers[name] < 0, index=df.index)
         p = problem_from_mask(
             "error", name, "patient_id", df, orphan, "patient ids that are not in the patients table",
         )
@@ -893,7 +942,8 @@ def _link_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
             problems.append(p)
     tac = tables.get("tacrolimus")
     if tac is not None and not tac.empty:
-        arm = per_row(pat.drop_duplicates("patient_id").set_index("patient_id")["arm"], tac["patient_id"])
+        first = pat[~pat["patient_id"].duplicated().to_numpy()]
+        arm = pd.Series(first["arm"].array.take(numbers["tacrolimus"], allow_fill=True), index=tac.index)
         p = problem_from_mask(
             "error", "tacrolimus", "patient_id", tac, arm.eq(ARM_CONTROL),
             "records although the patient is in the control (steroid alone) arm", by="patient",
@@ -903,21 +953,26 @@ def _link_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
     return problems
 
 
-def _coverage_warnings(tables: dict[str, pd.DataFrame]) -> list[Problem]:
-    """Warnings that do not stop the analysis but change what a number rests on."""
+def _coverage_warnings(tables: dict[str, pd.DataFrame], numbers: Mapping[str, np.ndarray]) -> list[Problem]:
+    """Warnings that do not stop the analysis but change what a number rests on. (Run on a cohort
+    without errors: ids are unique, so a patient's number is its row.)"""
     problems: list[Problem] = []
     pat = tables["patients"]
     labs = tables.get("labs")
     if labs is None:
         labs = empty_table(LABS)
-    # The distinct ids per test (unique() hashes in C; set() of the column would iterate every row).
+    number = numbers.get("labs", np.zeros(0, dtype=np.int64))
+    # Which patients have results of each test, by patient number.
     test_is = rows_of_test(labs)
-    has_test = {t: set(labs.loc[test_is(t), "patient_id"].unique()) for t in LAB_TESTS}
+    has_test = {}
+    for t in LAB_TESTS:
+        has_test[t] = np.zeros(len(pat), dtype=bool)
+        has_test[t][number[test_is(t).to_numpy()]] = True
     needs_hb = pat["diagnosis"].isin([AIHA, ES])
-    has_hb = pat["patient_id"].isin(has_test[HGB])
-    markers = set().union(*(has_test[t] for t in HEMOLYSIS_MARKERS))
+    has_hb = pd.Series(has_test[HGB], index=pat.index)
+    markers = pd.Series(np.logical_or.reduce([has_test[t] for t in HEMOLYSIS_MARKERS]), index=pat.index)
     p = problem_from_mask(
-        "warning", "labs", None, pat, needs_hb & has_hb & ~pat["patient_id"].isin(markers),
+        "warning", "labs", None, pat, needs_hb & has_hb & ~markers,
         "with AIHA or Evans syndrome have hemoglobin results but no hemolysis markers (RET, LDH, TBIL), "
         "so their complete response rests on hemoglobin alone",
         by="patient",
@@ -925,8 +980,8 @@ def _coverage_warnings(tables: dict[str, pd.DataFrame]) -> list[Problem]:
     if p:
         problems.append(p)
     lineage_ok = np.where(
-        pat["diagnosis"].eq(ITP), pat["patient_id"].isin(has_test[PLT]),
-        np.where(pat["diagnosis"].eq(AIHA), has_hb, pat["patient_id"].isin(has_test[PLT]) & has_hb),
+        pat["diagnosis"].eq(ITP), has_test[PLT],
+        np.where(pat["diagnosis"].eq(AIHA), has_hb, has_test[PLT] & has_hb),
     )
     no_data = ~pd.Series(lineage_ok, index=pat.index) & pat["best_response"].isna()
     p = problem_from_mask(
@@ -976,10 +1031,11 @@ def validate(raw: Mapping[str, pd.DataFrame]) -> tuple[Tables | None, Validation
                 problems += _range_problems(table, typed[name])
         if "labs" in typed:
             problems += _lab_range_problems(typed["labs"])
-        problems += _link_problems(typed)
-        problems += _date_problems(typed)
+        numbers = _numbers(typed)
+        problems += _link_problems(typed, numbers)
+        problems += _date_problems(typed, numbers)
         if not any(p.severity == "error" for p in problems):
-            problems += _coverage_warnings(typed)
+            problems += _coverage_warnings(typed, numbers)
     report = ValidationReport(tuple(problems))
     if not report.ok:
         return None, report
