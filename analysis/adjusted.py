@@ -313,22 +313,27 @@ def _answer(hr: float, ci: tuple[float, float], p: float, method: str) -> Adjust
     return AdjustedHazard(hr, ci, p, method)
 
 
-def _cox(frame: pd.DataFrame, duration: str, event: str, weights: str | None, robust: bool, method: str) -> AdjustedHazard:
-    from lifelines import CoxPHFitter
-
-    refused = _not_estimable(frame, event, method)
+def _cox(frame: pd.DataFrame, covariates: list[str], weights: str | None, robust: bool, method: str) -> AdjustedHazard:
+    """Hazard ratio of the column `tacrolimus` (the first of `covariates`) from a Cox model of
+    t, e, Efron ties, fitted by `analysis.cox` (R's coxph likelihood and variance, vectorised)."""
+    refused = _not_estimable(frame, "e", method)
     if refused:
         return refused
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lifelines warns about weights that are not integers: that is the point
+    with np.errstate(all="ignore"):
         try:
-            fit = CoxPHFitter().fit(frame, duration_col=duration, event_col=event, weights_col=weights, robust=robust,
-                                    fit_options={"precision": 1e-12})  # R: coxph.control(eps = 1e-9) and beyond
-        except Exception:  # convergence failure on a tiny or separated selection
+            fit = cox.fit(frame["t"], frame["e"], frame[covariates], frame[weights] if weights else None, robust=robust)
+        except (np.linalg.LinAlgError, ValueError, OverflowError, ZeroDivisionError):
             return AdjustedHazard(NAN, (NAN, NAN), NAN, method, "the model does not converge for this selection")
-    row = fit.summary.loc["tacrolimus"]
-    return _answer(float(row["exp(coef)"]), (float(row["exp(coef) lower 95%"]), float(row["exp(coef) upper 95%"])),
-                   float(row["p"]), method)
+    log_hr = float(fit.coefficients[0])
+    if not math.isfinite(log_hr) or abs(log_hr) > LOG_HR_LIMIT:  # climbing towards 0 or infinity
+        return _answer(NAN, (NAN, NAN), NAN, method)
+    if not fit.converged:
+        return AdjustedHazard(NAN, (NAN, NAN), NAN, method, "the model does not converge for this selection")
+    try:
+        hr, ci, p = fit.hazard_ratio()
+    except (OverflowError, ValueError):  # a standard error without bound
+        return _answer(NAN, (NAN, NAN), NAN, method)
+    return _answer(hr, ci, p, method)
 
 
 def _survival_frame(patients: pd.DataFrame, duration: str, event: str) -> pd.DataFrame:
@@ -344,27 +349,17 @@ def weighted_cox(patients: pd.DataFrame, duration: str, event: str, weights: pd.
     (vectorised; lifelines' robust variance is a loop over patients and differs from R's for tied
     times — see that module)."""
     frame = _survival_frame(patients, duration, event).assign(w=weights.reindex(patients.index).astype(float)).dropna()
-    refused = _not_estimable(frame, "e", WEIGHTED_COX)
-    if refused:
-        return refused
-    with np.errstate(all="ignore"):
-        try:
-            fit = cox.fit(frame["t"], frame["e"], frame[["tacrolimus"]], frame["w"], robust=True)
-            hr, ci, p = fit.hazard_ratio()
-        except (np.linalg.LinAlgError, ValueError, OverflowError, ZeroDivisionError):
-            return AdjustedHazard(NAN, (NAN, NAN), NAN, WEIGHTED_COX, "the model does not converge for this selection")
-    if not fit.converged:
-        return AdjustedHazard(NAN, (NAN, NAN), NAN, WEIGHTED_COX, "the model does not converge for this selection")
-    return _answer(hr, ci, p, WEIGHTED_COX)
+    return _cox(frame, ["tacrolimus"], "w", True, WEIGHTED_COX)
 
 
 def multivariable_cox(patients: pd.DataFrame, duration: str, event: str) -> AdjustedHazard:
     """Hazard ratio of tacrolimus from a Cox model with the arm and the propensity covariates that
-    vary in the selection (lifelines, Efron ties; R: `coxph(Surv(t, e) ~ tacrolimus + …)`)."""
+    vary in the selection (Efron ties; R: `coxph(Surv(t, e) ~ tacrolimus + …)`), by `analysis.cox`:
+    lifelines fits the same model in 0.5 s at 100,000 patients, this in a tenth of that."""
     x = covariates(patients)
     used = varying(x)
     frame = pd.concat([_survival_frame(patients, duration, event), x[used]], axis=1).dropna()
-    return _cox(frame, "t", "e", None, False, MULTIVARIABLE_COX)
+    return _cox(frame, ["tacrolimus", *used], None, False, MULTIVARIABLE_COX)
 
 
 def weighted_km(durations: pd.Series, events: pd.Series, weights: pd.Series) -> pd.DataFrame:
