@@ -61,9 +61,16 @@ class _Times:
         first = np.r_[0, np.cumsum(self.deaths)[:-1]].astype(int)
         self.step_fraction = (np.arange(len(self.step_time)) - first[self.step_time]) / self.deaths[self.step_time]
         self.death_time = death_time
+        # Deaths come latest first, so each event time's deaths are one run (last time first).
+        self.death_runs = np.flatnonzero(np.r_[True, death_time[1:] != death_time[:-1]])
         # For each patient (sorted order): how many event times are ≤ their time, and < it.
         self.upto = np.searchsorted(self.times, self.t, side="right")
         self.before = np.searchsorted(self.times, self.t, side="left")
+
+    def by_death_time(self, values: np.ndarray) -> np.ndarray:
+        """Σ of `values` (rows = the deaths, in sorted order) at each event time, ascending: the
+        same sums, in the same order, as a bincount by death time, for many columns in one call."""
+        return np.add.reduceat(values, self.death_runs, axis=0)[::-1]
 
     def at_times(self, values: np.ndarray) -> np.ndarray:
         """Σ over the risk set {tᵢ ≥ t} of `values` (rows = sorted patients), at each event time."""
@@ -77,18 +84,19 @@ def _terms(tt: _Times, x: np.ndarray, beta: np.ndarray, want_residuals: bool = F
     eta = x @ beta
     risk = tt.w * np.exp(eta)
     p = x.shape[1]
-    s0 = tt.at_times(risk)
-    s1 = tt.at_times(risk[:, None] * x)
-    s2 = tt.at_times(risk[:, None, None] * x[:, :, None] * x[:, None, :])
     dead = tt.e
     k = len(tt.times)
-    e0 = np.bincount(tt.death_time, weights=risk[dead], minlength=k)
-    e1 = np.stack([np.bincount(tt.death_time, weights=(risk[dead] * x[dead, j]), minlength=k) for j in range(p)], axis=1)
-    e2 = np.zeros((k, p, p))
-    for a in range(p):
-        for b in range(a, p):
-            e2[:, a, b] = e2[:, b, a] = np.bincount(tt.death_time, weights=risk[dead] * x[dead, a] * x[dead, b],
-                                                    minlength=k)
+    # Products of each pair of columns once (the upper triangle), spread to both halves below.
+    a, b = np.triu_indices(p)
+    xx = x[:, a] * x[:, b]
+    s0 = tt.at_times(risk)
+    s1 = tt.at_times(risk[:, None] * x)
+    s2 = np.empty((k, p, p))
+    s2[:, a, b] = s2[:, b, a] = tt.at_times(risk[:, None] * xx)
+    e0 = tt.by_death_time(risk[dead])
+    e1 = tt.by_death_time(risk[dead, None] * x[dead])
+    e2 = np.empty((k, p, p))
+    e2[:, a, b] = e2[:, b, a] = tt.by_death_time(risk[dead, None] * xx[dead])
     s, f = tt.step_time, tt.step_fraction
     meanwt = tt.death_weight / tt.deaths
     denom = s0[s] - f * e0[s]
@@ -96,8 +104,12 @@ def _terms(tt: _Times, x: np.ndarray, beta: np.ndarray, want_residuals: bool = F
     mw = meanwt[s]
     loglik = float(np.sum(tt.w[dead] * eta[dead]) - np.sum(mw * np.log(denom)))
     score = (tt.w[dead, None] * x[dead]).sum(axis=0) - (mw[:, None] * xbar).sum(axis=0)
-    second = (s2[s] - f[:, None, None] * e2[s]) / denom[:, None, None] - xbar[:, :, None] * xbar[:, None, :]
-    info = (mw[:, None, None] * second).sum(axis=0)
+    # info = Σ over steps of mw·[(s2 − f·e2)/denom − x̄ x̄ᵀ], summed per event time first and then
+    # contracted, without an array of p × p per step.
+    per_time = np.bincount(s, weights=mw / denom, minlength=k)
+    per_time_f = np.bincount(s, weights=mw * f / denom, minlength=k)
+    info = (np.tensordot(per_time, s2, axes=(0, 0)) - np.tensordot(per_time_f, e2, axes=(0, 0))
+            - (xbar * mw[:, None]).T @ xbar)
     if not want_residuals:
         return loglik, score, info, None
     # Score residuals: rᵢ = Σ over steps (k, l) of (xᵢ − x̄ₖₗ)·(observedᵢ − expectedᵢ), a death at tₖ
