@@ -177,7 +177,12 @@ def _daily(levels: pd.DataFrame) -> pd.DataFrame:
     if levels.empty:
         return levels.groupby(["patient_id", "date"], sort=True, observed=True)[columns].min().reset_index()
     levels = levels[levels["patient_id"].notna().to_numpy()]
-    codes, patients = pd.factorize(levels["patient_id"], sort=True)
+    if pd.api.types.is_integer_dtype(levels["patient_id"]) and (levels["patient_id"] >= 0).all():
+        # Patient numbers (analysis.derive) are their own codes, in the same order.
+        codes = levels["patient_id"].to_numpy(np.int64)
+        patients = pd.RangeIndex(int(codes.max()) + 1)
+    else:
+        codes, patients = pd.factorize(levels["patient_id"], sort=True)
     date = levels["date"].to_numpy("datetime64[ns]")
     key = patient_day_keys(codes, date)
     order = np.argsort(key, kind="stable")

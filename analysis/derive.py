@@ -77,9 +77,10 @@ def _lab_rows(labs: pd.DataFrame, number: np.ndarray, rows: np.ndarray, columns:
 
 
 def lab_courses(tables: Tables, patients: pd.DataFrame, number: np.ndarray, definitions: Definitions, test_is,
-                ) -> tuple[pd.DataFrame, pd.Series, pd.Series, pd.Series]:
-    """Response course per patient from labs (index patient_id), the baseline platelet and
-    Hb counts, and which patients' CR rested on Hb alone, under `definitions`. `number`: each lab
+                ) -> tuple[pd.DataFrame, pd.Series, pd.Series, np.ndarray, np.ndarray]:
+    """Response course per patient from labs, the baseline platelet and Hb counts (each indexed by
+    patient_id, every patient in table order: missing where there is none), which patients have a
+    course (assessed) and whose CR rested on Hb alone (masks in table order), under `definitions`. `number`: each lab
     row's patient number (its row in `patients`); `test_is`: `schema.rows_of_test(tables.labs)`.
 
     Patients are numbered 0…n−1 in the order of the patients table and every lab row carries its
@@ -115,22 +116,29 @@ def lab_courses(tables: Tables, patients: pd.DataFrame, number: np.ndarray, defi
     levels["patient_id"] = levels["patient_id"].astype(np.int64)
     course = criteria.course(levels, definitions.relapse_on_loss_of_cr)
 
-    def by_id(frame):  # patient numbers back to ids
-        return frame.set_axis(ids[frame.index.to_numpy(dtype=np.int64)].rename("patient_id"), axis=0)
+    def by_id(frame):  # every patient in table order, indexed by id: by position, without hashing ids
+        return frame.reindex(pd.RangeIndex(len(ids))).set_axis(ids, axis=0)
 
-    hb_alone = ids[np.unique(hb_levels.loc[hb_levels["hb_alone"], "patient_id"].to_numpy(dtype=np.int64))]
-    return (by_id(course), by_id(base_plt), by_id(base_hgb),
-            pd.Series(True, index=pd.Index(hb_alone, name="patient_id")))
+    assessed = np.zeros(len(ids), dtype=bool)
+    assessed[course.index.to_numpy(dtype=np.int64)] = True
+    hb_alone = np.zeros(len(ids), dtype=bool)
+    hb_alone[hb_levels.loc[hb_levels["hb_alone"], "patient_id"].to_numpy(dtype=np.int64)] = True
+    return by_id(course), by_id(base_plt), by_id(base_hgb), assessed, hb_alone
 
 
 def steroid_segments(doses: pd.DataFrame) -> pd.DataFrame:
     """Daily prednisone-equivalent dose as non-overlapping segments [start, end] (inclusive),
     overlapping prescriptions added together. Columns: patient_id, start, end, prednisone_eq_mg."""
+    return _segments(doses)[0]
+
+
+def _segments(doses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """`steroid_segments`, each segment's patient as a code, and the ids by code."""
     if doses.empty:
         return pd.DataFrame({
             "patient_id": pd.Series([], dtype=str), "start": pd.Series([], dtype="datetime64[ns]"),
             "end": pd.Series([], dtype="datetime64[ns]"), "prednisone_eq_mg": pd.Series([], dtype=float),
-        })
+        }), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
     eq = doses["daily_dose_mg"].to_numpy(float) * doses["drug"].map(PREDNISONE_EQUIVALENT).to_numpy(float)
     codes, names = _codes_in_text_order(doses["patient_id"])
     one_day = np.timedelta64(1, "D")
@@ -156,7 +164,8 @@ def steroid_segments(doses: pd.DataFrame) -> pd.DataFrame:
         "end": next_date - one_day,
         "prednisone_eq_mg": level,
     })
-    return seg[(seg["prednisone_eq_mg"] > 0) & seg["end"].notna()].reset_index(drop=True)
+    kept = ((seg["prednisone_eq_mg"] > 0) & seg["end"].notna()).to_numpy()
+    return seg[kept].reset_index(drop=True), code[kept], names
 
 
 def _codes_in_text_order(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -172,29 +181,31 @@ def _codes_in_text_order(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(names, dtype=object)
 
 
-def _steroid_endpoints(segments: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+def _steroid_endpoints(segments: pd.DataFrame, number: np.ndarray, patients: pd.DataFrame) -> pd.DataFrame:
+    """First and last dose, cumulative dose and that of the first 18 months, per patient (index
+    patient_id, in the order of `patients`). `number`: each segment's patient number."""
     p = patients.set_index("patient_id")
     if segments.empty:
         nat = pd.Series(pd.NaT, index=p.index, dtype="datetime64[ns]")
         nan = pd.Series(np.nan, index=p.index)
         return pd.DataFrame({"steroid_start_date": nat, "steroid_last_dose_date": nat,
                              "steroid_cum_mg": nan, "steroid_cum_mg_18m": nan})
-    days = (segments["end"] - segments["start"]).dt.days + 1
-    window_end = segments["patient_id"].map(p["treatment_start"]) + pd.Timedelta(days=COST_AND_DOSE_WINDOW_DAYS)
-    clipped_end = segments["end"].where(segments["end"] < window_end, window_end - pd.Timedelta(days=1))
-    days_18m = ((clipped_end - segments["start"]).dt.days + 1).clip(lower=0)
-    seg = segments.assign(
-        mg=segments["prednisone_eq_mg"] * days,
-        mg_18m=segments["prednisone_eq_mg"] * days_18m,
-    )
-    g = seg.groupby("patient_id", sort=False)
+    one_day = np.timedelta64(1, "D")
+    start, end = segments["start"].to_numpy("datetime64[ns]"), segments["end"].to_numpy("datetime64[ns]")
+    days = (end - start) // one_day + 1
+    window_end = patients["treatment_start"].to_numpy("datetime64[ns]")[number] + np.timedelta64(COST_AND_DOSE_WINDOW_DAYS, "D")
+    clipped_end = np.where(end < window_end, end, window_end - one_day)
+    days_18m = np.maximum((clipped_end - start) // one_day + 1, 0)
+    dose = segments["prednisone_eq_mg"].to_numpy()
+    seg = pd.DataFrame({"start": start, "end": end, "mg": dose * days, "mg_18m": dose * days_18m})
+    g = seg.groupby(number, sort=False)
     out = pd.DataFrame({
         "steroid_start_date": g["start"].min(),
         "steroid_last_dose_date": g["end"].max(),
         "steroid_cum_mg": g["mg"].sum(),
         "steroid_cum_mg_18m": g["mg_18m"].sum(),
     })
-    return out.reindex(p.index)
+    return out.reindex(pd.RangeIndex(len(p))).set_axis(p.index, axis=0)
 
 
 def _ae_flags(ae: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
@@ -217,19 +228,21 @@ def _ae_flags(ae: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
 
 
 def _tacrolimus_summary(tac: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """First visit, median trough and share of troughs in range, per patient of `index` (the
+    patients' ids in table order), the visits grouped by patient number."""
     lo, hi = TACROLIMUS_TROUGH_TARGET
-    t = tac.assign(patient_id=tac["patient_id"].astype(str))
-    trough = t["trough_ng_ml"]
+    trough = tac["trough_ng_ml"]
     # 1.0/0.0 and missing as floats: the mean is then computed in C (a bool-and-missing column is
     # an object column, which pandas averages in Python).
-    t = t.assign(in_range=((trough >= lo) & (trough <= hi)).astype("float64").where(trough.notna()))
-    g = t.groupby("patient_id", sort=False)
+    t = pd.DataFrame({"date": tac["date"].to_numpy(), "trough_ng_ml": trough.to_numpy(),
+                      "in_range": ((trough >= lo) & (trough <= hi)).astype("float64").where(trough.notna()).to_numpy()})
+    g = t.groupby(patient_numbers(tac["patient_id"], index), sort=False)
     out = pd.DataFrame({
         "tacrolimus_first_date": g["date"].min(),
         "tacrolimus_median_trough": g["trough_ng_ml"].median(),
         "tacrolimus_trough_in_range": g["in_range"].mean(),
     })
-    return out.reindex(index)
+    return out.reindex(pd.RangeIndex(len(index))).set_axis(index, axis=0)
 
 
 def _code(level: pd.Series, diagnosis: pd.Series) -> pd.Series:
@@ -240,12 +253,15 @@ def _code(level: pd.Series, diagnosis: pd.Series) -> pd.Series:
     return codes
 
 
-def _on_steroids_at(segments: pd.DataFrame, day: pd.Series, above_mg: float) -> pd.Series:
-    """Whether each patient (index of `day`) takes more than `above_mg` mg/day prednisone-equivalent on `day`."""
-    at = segments["patient_id"].map(day)
-    covering = segments.loc[(segments["start"] <= at) & (segments["end"] >= at)
-                            & (segments["prednisone_eq_mg"] > above_mg), "patient_id"].unique()
-    return pd.Series(day.index.isin(covering), index=day.index)
+def _on_steroids_at(segments: pd.DataFrame, number: np.ndarray, day: pd.Series, above_mg: float) -> pd.Series:
+    """Whether each patient (index of `day`, in patient order) takes more than `above_mg` mg/day
+    prednisone-equivalent on `day`. `number`: each segment's patient number."""
+    at = day.to_numpy("datetime64[ns]")[number]
+    covering = ((segments["start"].to_numpy() <= at) & (segments["end"].to_numpy() >= at)
+                & (segments["prednisone_eq_mg"].to_numpy() > above_mg))
+    on = np.zeros(len(day), dtype=bool)
+    on[number[covering]] = True
+    return pd.Series(on, index=day.index)
 
 
 def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
@@ -259,9 +275,9 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
 
     test_is = rows_of_test(tables.labs)  # one factorisation of the test column for every lookup
     number = patient_numbers(tables.labs["patient_id"], pd.Index(pat["patient_id"]))  # each lab row's patient
-    course, base_plt, base_hgb, hb_alone = lab_courses(tables, pat, number, definitions, test_is)
-    out["baseline_plt"] = base_plt.reindex(out.index)
-    out["baseline_hgb"] = base_hgb.reindex(out.index)
+    course, base_plt, base_hgb, assessed, hb_alone = lab_courses(tables, pat, number, definitions, test_is)
+    out["baseline_plt"] = base_plt
+    out["baseline_hgb"] = base_hgb
 
     # Which patients have the lab results their diagnosis needs (by patient number, which is the
     # position in `out`).
@@ -270,14 +286,14 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
         has[t] = np.zeros(len(out), dtype=bool)
         has[t][number[test_is(t).to_numpy()]] = True
     needs = out["diagnosis"]
-    from_labs = out.index.isin(course.index) & np.where(
+    from_labs = assessed & np.where(
         needs.eq(ITP), has[PLT], np.where(needs.eq(AIHA), has[HGB], has[PLT] & has[HGB]),
     )
     rec = pat.set_index("patient_id")
     recorded = ~from_labs & rec["best_response"].notna().to_numpy()
     out["endpoint_source"] = np.where(from_labs, SOURCE_LABS, np.where(recorded, SOURCE_RECORDED, SOURCE_NONE))
 
-    c = course.reindex(out.index)
+    c = course
     lab_level = c["best_level"].where(from_labs)
     rec_level = rec["best_response"].map(RESPONSE_LEVEL).where(recorded)
     level = lab_level.fillna(rec_level)
@@ -289,7 +305,7 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
     out["best_response_date"] = c["best_onset"].where(from_labs, rec["response_date"].where(recorded))
     out["best_response_confirmed_date"] = c["best_confirmed"].where(from_labs)
     out["time_to_response_months"] = _months(out["response_date"] - out["treatment_start"])
-    out["cr_on_hb_alone"] = out.index.isin(hb_alone.index) & out["complete_response"].fillna(False).to_numpy(bool)
+    out["cr_on_hb_alone"] = hb_alone & out["complete_response"].fillna(False).to_numpy(bool)
 
     relapse = c["relapse_onset"].where(from_labs, rec["relapse_date"].where(recorded))
     responded = out["responded"].fillna(False).astype(bool)
@@ -298,8 +314,9 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
     rfs_end = out["relapse_date"].fillna(out["last_follow_up"])
     out["rfs_months"] = _months(rfs_end - out["response_date"]).where(responded)
 
-    segments = steroid_segments(tables.steroid_doses)
-    st = _steroid_endpoints(segments, pat)
+    segments, seg_code, seg_ids = _segments(tables.steroid_doses)
+    seg_number = pd.Index(pat["patient_id"]).get_indexer(seg_ids)[seg_code]  # each segment's patient number
+    st = _steroid_endpoints(segments, seg_number, pat)
     has_doses = st["steroid_start_date"].notna()
     rec_stop = rec["steroid_stop_date"]
     rec_cum = rec["cumulative_steroid_mg"]
@@ -322,7 +339,7 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
     # where they are given, else from the recorded interval treatment start → stop date.
     day = out["treatment_start"] + pd.Timedelta(days=STEROID_DEPENDENCE_DAY)
     # A recorded course without a stop date says nothing about day 183: not called dependent.
-    on_then = _on_steroids_at(segments, day, STEROID_DEPENDENCE_ABOVE_MG).where(
+    on_then = _on_steroids_at(segments, seg_number, day, STEROID_DEPENDENCE_ABOVE_MG).where(
         has_doses, use_rec & rec_stop.notna() & (rec_stop >= day))
     held = out["relapse_date"].isna() | (out["relapse_date"] > day)
     dependent = responded & on_then.astype(bool) & (out["last_follow_up"] >= day) & held
@@ -356,12 +373,13 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
 
 
 def _contradictions(out: pd.DataFrame, rec: pd.DataFrame, from_labs: np.ndarray, course: pd.DataFrame) -> list[Problem]:
+    """`course`: the lab course of every patient, aligned with `out`."""
     problems: list[Problem] = []
     frame = out.reset_index()
     both = pd.Series(from_labs, index=out.index) & rec["best_response"].notna()
     if not both.any():
         return problems
-    lab_level = course["best_level"].reindex(out.index)
+    lab_level = course["best_level"]
     rec_level = rec["best_response"].map(RESPONSE_LEVEL)
     differ = (both & (lab_level != rec_level)).to_numpy()
     p = problem_from_mask(
@@ -373,7 +391,7 @@ def _contradictions(out: pd.DataFrame, rec: pd.DataFrame, from_labs: np.ndarray,
     if p:
         problems.append(p)
     rec_rel = rec["relapse_date"].notna()
-    lab_rel = course["relapse_onset"].reindex(out.index).notna()
+    lab_rel = course["relapse_onset"].notna()
     responders = both & (lab_level >= criteria.RESPONSE) & (rec_level >= criteria.RESPONSE)
     differ_rel = (responders & (rec_rel != lab_rel)).to_numpy()
     p = problem_from_mask(
