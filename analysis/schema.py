@@ -47,8 +47,11 @@ def by_arm(frame: pd.DataFrame, column: str | None = None) -> tuple:
     >>> list(t), list(c)
     ([30], [40, 50])
     """
-    rows = tuple(frame[frame["arm"] == arm] for arm in ARMS)
-    return rows if column is None else tuple(r[column] for r in rows)
+    masks = [frame["arm"].eq(a).to_numpy(dtype=bool, na_value=False) for a in ARMS]
+    if column is not None:  # the column alone: the frame's other columns are not copied
+        values = frame[column]
+        return tuple(values[m] for m in masks)
+    return tuple(frame[m] for m in masks)
 
 
 SEXES: tuple[str, ...] = ("M", "F")
@@ -490,11 +493,18 @@ def _text_column(raw: pd.Series, lookup: dict[str, str] | None = None,
     give row by row, in one factorisation, and without checking millions of cells one by one as
     `.astype("string")` does (a lab table's patient ids and test codes: 4.8 M rows, 100,000 and
     six distinct values). With `categorical`, both come back as pandas Categoricals."""
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        # Read from Parquet: its distinct values are already there, and each row's code.
+        codes, uniques = raw.cat.codes.to_numpy(), raw.cat.categories.to_numpy(dtype=object)
+    else:
+        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     u = pd.Series(uniques, dtype=object).astype(str).str.strip()
     u = u.where(u.ne(""), None)
 
     def column(values: pd.Series) -> pd.Series:
+        if categorical and isinstance(raw.dtype, pd.CategoricalDtype) and values.notna().all() \
+                and values.is_unique and (values.to_numpy(dtype=object) == uniques).all():
+            return raw  # every value already reads as itself: the column as read, not a copy
         if categorical:
             # Distinct values that strip or map to the same text become one category.
             ucodes, categories = pd.factorize(values, use_na_sentinel=True)
@@ -817,6 +827,8 @@ def patient_numbers(column: pd.Series, ids: pd.Index) -> np.ndarray:
     if isinstance(column.dtype, pd.CategoricalDtype) and not ids.hasnans:
         codes = column.cat.codes.to_numpy()
         per_category = ids.get_indexer(column.cat.categories.astype(object))
+        if not len(per_category):
+            return np.full(len(codes), -1, dtype=np.int64)
         return np.where(codes >= 0, per_category.take(codes, mode="clip"), -1)
     return ids.get_indexer(column.astype(object))
 

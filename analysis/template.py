@@ -42,7 +42,7 @@ def template_workbook(example: Tables, per_arm: int = 2) -> bytes:
             df = example.get(name)
             df = df[df["patient_id"].astype(str).isin(ids)]
             if name in ("labs", "steroid_doses", "tacrolimus"):
-                df = df.groupby("patient_id", sort=False).head(6)
+                df = df.groupby("patient_id", sort=False, observed=True).head(6)
             out = df.reindex(columns=list(table.column_names)).copy()
             for col in table.columns:
                 if col.kind == "date":
