@@ -84,7 +84,7 @@ def itp_levels(platelets: pd.DataFrame, baseline: pd.Series) -> pd.DataFrame:
         "date": platelets["date"].to_numpy(),
         "level": level.astype("int8"),
         "hold": level.astype("int8"),
-    })
+    }, copy=False)  # the arrays as they are: no copy into one block
 
 
 def patient_day_keys(codes: np.ndarray, date: np.ndarray) -> np.ndarray:
@@ -163,7 +163,7 @@ def aiha_levels(
         "level": level.astype("int8"),
         "hold": hold.astype("int8"),
         "hb_alone": (level == COMPLETE) & ~any_marker,
-    })
+    }, copy=False)
 
 
 def _daily(levels: pd.DataFrame) -> pd.DataFrame:
@@ -192,7 +192,7 @@ def _daily(levels: pd.DataFrame) -> pd.DataFrame:
     out = {"patient_id": patients.take(codes[first]), "date": date[first]}
     for c in columns:
         out[c] = np.minimum.reduceat(levels[c].to_numpy()[order], starts)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
 
 
 def evans_levels(platelet_levels: pd.DataFrame, hemoglobin_levels: pd.DataFrame) -> pd.DataFrame:
@@ -208,7 +208,7 @@ def evans_levels(platelet_levels: pd.DataFrame, hemoglobin_levels: pd.DataFrame)
     level = np.minimum(m["plt"].to_numpy(), m["hgb"].to_numpy()).astype("int8")
     hold = np.minimum(m["plt_hold"].to_numpy(), m["hgb_hold"].to_numpy()).astype("int8")
     return pd.DataFrame({"patient_id": m["patient_id"].to_numpy(), "date": m["date"].to_numpy(), "level": level,
-                         "hold": hold})
+                         "hold": hold}, copy=False)
 
 
 COURSE_COLUMNS = (
@@ -243,9 +243,28 @@ def course(levels: pd.DataFrame, relapse_on_loss_of_cr: bool = False) -> pd.Data
     level = d["level"].to_numpy()
     new_patient = np.ones(len(d), bool)
     new_patient[1:] = pid[1:] != pid[:-1]
-    patients = pd.Index(pd.unique(pid), name="patient_id")
+    # Rows come patient by patient (_daily): each row's patient as its position in `patients`, so
+    # that "the first row of each patient where …" is a run boundary and a look-up by position,
+    # not a grouping or re-indexing by id.
+    position = np.cumsum(new_patient) - 1
+    patients = pd.Index(pid[new_patient], name="patient_id")
+    nat = np.datetime64("NaT", "ns")
+
+    def first_per_patient(where: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Which patients have a row in `where`, and each value at their first such row."""
+        rows = np.flatnonzero(where)
+        rows = rows[np.r_[True, position[rows[1:]] != position[rows[:-1]]]] if len(rows) else rows
+        has = np.zeros(len(patients), dtype=bool)
+        has[position[rows]] = True
+        columns = []
+        for v in values:
+            column = np.full(len(patients), nat)
+            column[position[rows]] = v[rows]
+            columns.append(column)
+        return has, columns
+
     out = pd.DataFrame(index=patients)
-    out["best_level"] = np.int8(NR)
+    best = np.full(len(patients), NR, dtype=np.int8)
     confirm_gap = np.timedelta64(CONFIRM_RESPONSE_DAYS, "D")
     for k in (RESPONSE, COMPLETE):
         q = level >= k
@@ -253,35 +272,34 @@ def course(levels: pd.DataFrame, relapse_on_loss_of_cr: bool = False) -> pd.Data
         run_id = np.cumsum(starts)
         run_start = date[np.flatnonzero(starts)][run_id - 1]
         confirmed = q & (date - run_start >= confirm_gap)
-        rows = pd.DataFrame({"patient_id": pid[confirmed], "onset": run_start[confirmed], "at": date[confirmed]})
-        first = rows.groupby("patient_id", sort=False).first()
+        has, (onset, at) = first_per_patient(confirmed, run_start, date)
         name = "response" if k == RESPONSE else "complete"
-        out[f"{name}_onset"] = first["onset"].reindex(patients)
-        out[f"{name}_confirmed"] = first["at"].reindex(patients)
-        out.loc[first.index, "best_level"] = np.int8(k)
+        out[f"{name}_onset"] = onset
+        out[f"{name}_confirmed"] = at
+        best[has] = np.int8(k)
+    out.insert(0, "best_level", best)
     best_is_cr = out["best_level"].eq(COMPLETE)
     out["best_onset"] = out["complete_onset"].where(best_is_cr, out["response_onset"])
     out["best_confirmed"] = out["complete_confirmed"].where(best_is_cr, out["response_confirmed"])
 
     # Relapse: consecutive pairs of no-response assessments after the response was confirmed.
-    confirmed_at = pd.Series(out["response_confirmed"]).reindex(pid).to_numpy("datetime64[ns]")
+    confirmed_at = out["response_confirmed"].to_numpy("datetime64[ns]")[position]
     after = date > confirmed_at  # NaT compares False
     low = after & (level == NR)
     if relapse_on_loss_of_cr:
         # Loss of response (above) or, after a confirmed CR, counts below CR; `hold` is the level
         # a missing haemolysis marker does not lower (aiha_levels).
-        cr_at = pd.Series(out["best_confirmed"].where(best_is_cr)).reindex(pid).to_numpy("datetime64[ns]")
+        cr_at = out["best_confirmed"].where(best_is_cr).to_numpy("datetime64[ns]")[position]
         hold = d["hold"].to_numpy() if "hold" in d else level
         low = low | ((date > cr_at) & (hold < COMPLETE))
     same_next = np.r_[pid[1:] == pid[:-1], False]
     next_low = np.r_[low[1:], False] & same_next
-    next_date = np.r_[date[1:], np.datetime64("NaT")]
+    next_date = np.r_[date[1:], nat]
     gap_ok = (next_date - date) >= np.timedelta64(CONFIRM_LOSS_DAYS, "D")
     pair = low & next_low & gap_ok
-    rel = pd.DataFrame({"patient_id": pid[pair], "onset": date[pair], "at": next_date[pair]})
-    first_rel = rel.groupby("patient_id", sort=False).first()
-    out["relapse_onset"] = first_rel["onset"].reindex(patients)
-    out["relapse_confirmed"] = first_rel["at"].reindex(patients)
+    _, (onset, at) = first_per_patient(pair, date, next_date)
+    out["relapse_onset"] = onset
+    out["relapse_confirmed"] = at
     for c in COURSE_COLUMNS[1:]:
         out[c] = pd.to_datetime(out[c])
     return out[list(COURSE_COLUMNS)]

@@ -66,14 +66,16 @@ def _baseline(labs: pd.DataFrame, number: np.ndarray, rows: np.ndarray, start: n
     s = start[number[rows]]
     date = labs["date"].to_numpy()[rows]
     near = (date <= s) & (date >= s - np.timedelta64(BASELINE_WINDOW_DAYS, "D"))
-    found = pd.DataFrame({"patient_id": number[rows][near], "date": date[near], "value": labs["value"].to_numpy()[rows][near]})
+    found = pd.DataFrame({"patient_id": number[rows][near], "date": date[near], "value": labs["value"].to_numpy()[rows][near]},
+                         copy=False)
     found = found.sort_values(["patient_id", "date"], kind="stable")
     return found.groupby("patient_id", sort=False)["value"].last()
 
 
 def _lab_rows(labs: pd.DataFrame, number: np.ndarray, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
     """The lab rows `rows` (a mask) with `columns`, patient_id given as the patient number."""
-    return pd.DataFrame({c: number[rows] if c == "patient_id" else labs[c].to_numpy()[rows] for c in columns})
+    # copy=False: the selected arrays become the columns, not copied again into one block.
+    return pd.DataFrame({c: number[rows] if c == "patient_id" else labs[c].to_numpy()[rows] for c in columns}, copy=False)
 
 
 def lab_courses(tables: Tables, patients: pd.DataFrame, number: np.ndarray, definitions: Definitions, test_is,
@@ -163,7 +165,7 @@ def _segments(doses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray
         "start": date,
         "end": next_date - one_day,
         "prednisone_eq_mg": level,
-    })
+    }, copy=False)
     kept = ((seg["prednisone_eq_mg"] > 0) & seg["end"].notna()).to_numpy()
     return seg[kept].reset_index(drop=True), code[kept], names
 
@@ -197,7 +199,7 @@ def _steroid_endpoints(segments: pd.DataFrame, number: np.ndarray, patients: pd.
     clipped_end = np.where(end < window_end, end, window_end - one_day)
     days_18m = np.maximum((clipped_end - start) // one_day + 1, 0)
     dose = segments["prednisone_eq_mg"].to_numpy()
-    seg = pd.DataFrame({"start": start, "end": end, "mg": dose * days, "mg_18m": dose * days_18m})
+    seg = pd.DataFrame({"start": start, "end": end, "mg": dose * days, "mg_18m": dose * days_18m}, copy=False)
     g = seg.groupby(number, sort=False)
     out = pd.DataFrame({
         "steroid_start_date": g["start"].min(),
