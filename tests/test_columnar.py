@@ -1,0 +1,135 @@
+"""The columnar pipeline (issue 15): Parquet text read as dictionaries, child tables keyed by
+patient number, and the array versions of pandas operations that derivation used to call, each
+checked against the pandas operation it replaces on random data, and the shipped cohort's
+endpoints against the file the code before the change wrote."""
+
+from __future__ import annotations
+
+import datetime
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analysis import criteria, schema
+from analysis.cohort import load
+from analysis.io import FILE_LIMITS, read_cohort_bytes
+from analysis.report import endpoints_table
+
+GOLDEN = Path(__file__).parent / "golden" / "shipped-endpoints.parquet"
+
+# Texts on both sides of each test: hidden characters in ASCII and beyond, a lone surrogate (not
+# UTF-8, so Arrow cannot hold the column: the Python path runs), formula prefixes, id lengths.
+TRICKY = ["P1", "a\x00b", "x\u200by", "=1", "\tq", "\rq", "-3", "é", "\x7f", "ok\x1f", "+", "@a", "a" * 65,
+          "ü" * 64, "ü" * 65, "é\x85", "\u202eabc", "ok", " ", "\ufeffP2", "\U000e0001"]
+
+
+@pytest.mark.parametrize("texts", [TRICKY, TRICKY + ["\ud800x"]], ids=["utf8", "with a lone surrogate"])
+def test_arrow_text_tests_answer_as_the_python_ones(texts):
+    u = pd.Series(texts, dtype=object)
+    assert schema._hidden(u).tolist() == u.map(schema._has_hidden).tolist()
+    assert schema._longer_than(u, schema.MAX_ID_CHARS).tolist() == (u.str.len() > schema.MAX_ID_CHARS).tolist()
+    assert schema._starts_with_formula(u).tolist() == u.str.startswith(schema.FORMULA_PREFIXES).tolist()
+
+
+def _parquet(table: pa.Table, **kw) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, **kw)
+    return buf.getvalue()
+
+
+def test_parquet_text_is_read_as_categoricals_and_validated_tables_keep_them(tmp_path):
+    rows = 1000
+    patients = pa.table({"patient_id": [f"P{i}" for i in range(rows)], "arm": ["tacrolimus", "control"] * (rows // 2),
+                         "diagnosis": ["ITP"] * rows, "sex": ["F"] * rows, "age": [40.0] * rows,
+                         "treatment_start": pa.array([datetime.date(2020, 1, 1)] * rows, pa.date32()),
+                         "last_follow_up": pa.array([datetime.date(2021, 1, 1)] * rows, pa.date32())})
+    labs = pa.table({"patient_id": [f"P{i % rows}" for i in range(3 * rows)],
+                     "date": pa.array([datetime.date(2020, 2, 1)] * (3 * rows), pa.date32()),
+                     "test": ["PLT", " plt", "HGB"] * rows, "value": [50.0] * (3 * rows)})
+    for name, t in (("patients", patients), ("labs", labs)):
+        pq.write_table(t, tmp_path / f"{name}.parquet")
+    cohort = load(tmp_path)
+    typed = cohort.tables.labs
+    assert isinstance(typed["patient_id"].dtype, pd.CategoricalDtype)
+    assert isinstance(typed["test"].dtype, pd.CategoricalDtype)
+    # " plt" reads as the code PLT: the categories are the codes, each once.
+    assert sorted(typed["test"].cat.categories) == ["HGB", "PLT"]
+    assert typed["test"].value_counts().to_dict() == {"PLT": 2 * rows, "HGB": rows}
+    assert typed["patient_id"].astype(str).tolist() == [f"P{i % rows}" for i in range(3 * rows)]
+    assert len(cohort.endpoints) == rows
+
+
+def test_a_long_cell_in_a_dictionary_is_found_where_a_row_uses_it():
+    long = "x" * (FILE_LIMITS.cell_chars + 1)
+    ids = ["P1", "P2", long, "P4"]
+    data = _parquet(pa.table({"patient_id": pa.array(ids).dictionary_encode(), "age": [1.0] * 4}))
+    with pytest.raises(schema.CohortError) as err:
+        read_cohort_bytes("patients.parquet", data, FILE_LIMITS)
+    assert f"row 4: {len(long):,} characters" in str(err.value)
+
+
+def test_a_long_value_no_row_uses_is_not_a_long_cell():
+    long = "x" * (FILE_LIMITS.cell_chars + 1)
+    column = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0], pa.int32()), pa.array(["P1", "P2", long]))
+    data = _parquet(pa.table({"patient_id": column, "age": [1.0, 2.0, 3.0]}))
+    raw = read_cohort_bytes("patients.parquet", data, FILE_LIMITS)
+    assert raw.tables["patients"]["patient_id"].astype(str).tolist() == ["P1", "P2", "P1"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_patient_numbers_equal_get_indexer(seed):
+    rng = np.random.default_rng(seed)
+    ids = pd.Index([f"P{i}" for i in rng.permutation(50)], dtype="string")
+    values = [f"P{i}" if i < 60 else None for i in rng.integers(0, 70, 400)]  # orphans P50–P59, missing ids
+    column = pd.Series(pd.Categorical(values, categories=[f"P{i}" for i in range(75)]))  # unused categories too
+    expected = ids.get_indexer(pd.Series(values, dtype=object))
+    assert schema.patient_numbers(column, ids).tolist() == expected.tolist()
+
+
+def _random_visits(rng, n: int, ids: list) -> pd.DataFrame:
+    return pd.DataFrame({
+        "patient_id": rng.choice(ids, n),
+        "date": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 40, n), unit="D"),
+        "value": rng.normal(100, 30, n).round(0),
+    })
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_latest_before_equals_merge_asof(seed):
+    rng = np.random.default_rng(seed)
+    ids = [f"P{i}" for i in range(12)] if seed % 2 else list(range(12))
+    left = _random_visits(rng, 300, ids)
+    right = _random_visits(rng, 200, ids)  # same-day duplicates included: the last in table order counts
+    window = int(rng.integers(0, 9))
+    # The pandas operation this replaces, as criteria used it before.
+    l = left[["patient_id", "date"]].assign(_pos=np.arange(len(left))).sort_values("date", kind="stable")
+    r = right.sort_values("date", kind="stable")
+    m = pd.merge_asof(l.assign(patient_id=l["patient_id"].astype(object)),
+                      r.assign(patient_id=r["patient_id"].astype(object)), on="date", by="patient_id",
+                      direction="backward", tolerance=pd.Timedelta(days=window))
+    expected = np.full(len(left), np.nan)
+    expected[m["_pos"].to_numpy()] = m["value"].to_numpy(float)
+    np.testing.assert_array_equal(criteria._latest_before(left, right, "value", window), expected)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_daily_equals_grouping_by_patient_and_day(seed):
+    rng = np.random.default_rng(seed)
+    ids = [f"P{i}" for i in range(15)] if seed % 2 else list(range(15))
+    levels = _random_visits(rng, 500, ids).assign(level=rng.integers(0, 3, 500).astype("int8"),
+                                                  hold=rng.integers(0, 3, 500).astype("int8")).drop(columns="value")
+    if seed == 4:  # times of day: the dates are ranked, not counted in days
+        levels["date"] += pd.to_timedelta(rng.integers(0, 3, 500), unit="h")
+    expected = levels.groupby(["patient_id", "date"], sort=True)[["level", "hold"]].min().reset_index()
+    pd.testing.assert_frame_equal(criteria._daily(levels), expected)
+
+
+def test_the_shipped_endpoints_are_those_the_code_before_the_columnar_pipeline_derived(shipped):
+    """tests/golden/shipped-endpoints.parquet was written by `python -m analysis endpoints data/cohort`
+    at ed994ea, before issue 15. Every column and every dtype must still be the same."""
+    pd.testing.assert_frame_equal(endpoints_table(shipped), pd.read_parquet(GOLDEN))
