@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .continuous import Summary, TwoGroups, compare_values, summarise
-from .schema import ARMS, DAYS_PER_MONTH, TACROLIMUS_TROUGH_TARGET, by_arm
+from .schema import ARMS, DAYS_PER_MONTH, TACROLIMUS_TROUGH_TARGET, by_arm, patient_numbers
 from .survival import ArmComparison, compare_arms
 
 STEROID_FREE_MONTHS = (3.0, 6.0, 12.0)
@@ -102,7 +102,10 @@ def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame) -> TroughSu
     (2, 4, 7.8, 0.5, 0.25, 0.25)
     """
     lo, hi = TACROLIMUS_TROUGH_TARGET
-    t = tacrolimus[tacrolimus["patient_id"].astype(str).isin(patients["patient_id"].astype(str))]
+    # The visits of these patients, found through the ids' distinct values (patient_numbers: the
+    # table's ids are a Categorical of a few hundred thousand values over millions of visits).
+    ids = pd.Index(patients["patient_id"].astype(str).unique())
+    t = tacrolimus[patient_numbers(tacrolimus["patient_id"], ids) >= 0]
     v = t["trough_ng_ml"].dropna()
     if v.empty:
         return TroughSummary(0, 0, summarise(v), float("nan"), float("nan"), float("nan"), "no trough levels recorded")
