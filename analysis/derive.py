@@ -74,8 +74,14 @@ def _baseline(labs: pd.DataFrame, number: np.ndarray, rows: np.ndarray, start: n
 
 def _lab_rows(labs: pd.DataFrame, number: np.ndarray, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
     """The lab rows `rows` (a mask) with `columns`, patient_id given as the patient number."""
+    def column(c: str):
+        if c == "patient_id":
+            return number[rows]
+        values = labs[c]
+        # A Categorical (the test codes) is selected as codes, not made into millions of strings.
+        return values.array[rows] if isinstance(values.dtype, pd.CategoricalDtype) else values.to_numpy()[rows]
     # copy=False: the selected arrays become the columns, not copied again into one block.
-    return pd.DataFrame({c: number[rows] if c == "patient_id" else labs[c].to_numpy()[rows] for c in columns}, copy=False)
+    return pd.DataFrame({c: column(c) for c in columns}, copy=False)
 
 
 def lab_courses(tables: Tables, patients: pd.DataFrame, number: np.ndarray, definitions: Definitions, test_is,
