@@ -63,11 +63,14 @@ class Limits:
 # 256 MB of unpacked tables is more than a 50 MB workbook of real cohort data unpacks to, and the
 # child process that reads an upload has 1 GB; 1,048,576 rows is an Excel sheet's own limit;
 # 100 columns is seven times the widest table of the format; 1,000 characters is longer than
-# any id, code, date or adverse-event term.
+# any id, code, date or adverse-event term. A file on disk is decoded 262,144 rows at a time (text
+# as a dictionary, so a repeated value is held once): at most 262 MB of distinct 1,000-character
+# cells before the check, and a million-patient lab table in 184 batches instead of 737 (its read
+# 6.1 → 2.1 s); an upload, in its 1 GB child process, 8,192 rows at a time.
 UPLOAD_LIMITS = Limits(file_bytes=50 * MB, inflated_bytes=256 * MB, members=1000, rows=EXCEL_ROWS, columns=100,
                        cell_chars=1000, batch_rows=8192)
 FILE_LIMITS = Limits(file_bytes=None, inflated_bytes=1024 * MB, members=1000, rows=None, columns=100,
-                     cell_chars=1000, batch_rows=65536)
+                     cell_chars=1000, batch_rows=262_144)
 
 
 @dataclass(frozen=True)
@@ -265,12 +268,20 @@ def _dates_as_text(table: pa.Table) -> pa.Table:
     return table
 
 
-def _longest(arr: pa.Array) -> int:
+def _longest(arr: pa.Array, seen: dict) -> int:
     """Characters in the longest value of a text array; of a dictionary-encoded one, the longest
-    value of its dictionary (which every row's value is one of)."""
+    value of its dictionary (which every row's value is one of). A row group's batches share one
+    dictionary: it is measured once (`seen`: dictionary buffers already measured → longest)."""
     values = arr.dictionary if pa.types.is_dictionary(arr.type) else arr
-    longest = pc.max(pc.utf8_length(values)).as_py() if len(values) else None
-    return longest or 0
+    key = None
+    if values is not arr:
+        key = tuple((b.address, b.size) if b is not None else None for b in values.buffers()) + (values.offset, len(values))
+        if key in seen:
+            return seen[key]
+    longest = (pc.max(pc.utf8_length(values)).as_py() if len(values) else None) or 0
+    if key is not None:
+        seen[key] = longest
+    return longest
 
 
 def _read_parquet(data: bytes, label: str, limits: Limits) -> pd.DataFrame:
@@ -297,12 +308,12 @@ def _read_parquet(data: bytes, label: str, limits: Limits) -> pd.DataFrame:
         # Column by column and batch by batch, so that a long or repeated value is found before
         # more of it is decoded: a dictionary-encoded page can turn a few KB into gigabytes.
         for f in schema:
-            chunks, rows = [], 0
+            chunks, rows, seen = [], 0, {}
             for batch in pf.iter_batches(batch_size=limits.batch_rows, columns=[f.name], use_threads=False):
                 arr = batch.column(0)
                 if limits.rows is not None and rows + len(arr) > limits.rows:
                     raise _too_many_rows(label, limits)
-                if _is_text(f.type) and len(arr) and _longest(arr) > limits.cell_chars:
+                if _is_text(f.type) and len(arr) and _longest(arr, seen) > limits.cell_chars:
                     # A dictionary may hold a value no row uses: the rows themselves are measured.
                     plain = arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
                     lengths = pc.utf8_length(plain)
