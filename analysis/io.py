@@ -314,9 +314,12 @@ def _read_parquet(data: bytes, label: str, limits: Limits) -> pd.DataFrame:
                 if limits.rows is not None and rows + len(arr) > limits.rows:
                     raise _too_many_rows(label, limits)
                 if _is_text(f.type) and len(arr) and _longest(arr, seen) > limits.cell_chars:
-                    # A dictionary may hold a value no row uses: the rows themselves are measured.
-                    plain = arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
-                    lengths = pc.utf8_length(plain)
+                    # A dictionary may hold a value no row uses: the rows themselves are measured,
+                    # each by its value's length (a million rows of one 10 KB value are not decoded).
+                    if pa.types.is_dictionary(arr.type):
+                        lengths = pc.utf8_length(arr.dictionary).take(arr.indices)
+                    else:
+                        lengths = pc.utf8_length(arr)
                     longest = pc.max(lengths).as_py()
                     if longest is not None and longest > limits.cell_chars:
                         pos = pc.index(pc.greater(lengths, limits.cell_chars), True).as_py()
