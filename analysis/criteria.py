@@ -176,7 +176,9 @@ def _daily(levels: pd.DataFrame) -> pd.DataFrame:
     columns = ["level", "hold"] if "hold" in levels else ["level"]
     if levels.empty:
         return levels.groupby(["patient_id", "date"], sort=True, observed=True)[columns].min().reset_index()
-    levels = levels[levels["patient_id"].notna().to_numpy()]
+    known = levels["patient_id"].notna().to_numpy()
+    if not known.all():  # (a copy of tens of millions of rows only when some are to go)
+        levels = levels[known]
     if pd.api.types.is_integer_dtype(levels["patient_id"]) and (levels["patient_id"] >= 0).all():
         # Patient numbers (analysis.derive) are their own codes, in the same order.
         codes = levels["patient_id"].to_numpy(np.int64)
@@ -188,6 +190,7 @@ def _daily(levels: pd.DataFrame) -> pd.DataFrame:
     order = np.argsort(key, kind="stable")
     key = key[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    del key  # (the arrays of a million-patient cohort are hundreds of MB each: each goes when done)
     first = order[starts]
     out = {"patient_id": patients.take(codes[first]), "date": date[first]}
     for c in columns:
