@@ -449,12 +449,21 @@ def dose_curve(curve: pd.DataFrame, title: str = "Daily prednisone-equivalent do
     return _layout(fig, title)
 
 
+# Points drawn one by one up to this many per figure trace: beyond, a browser takes seconds to
+# minutes per figure (a 100,000-patient cohort's cumulative doses drawn point by point held the
+# Steroid taper page for a minute). Boxes and summaries always count every patient.
+MAX_POINTS = 5_000
+MAX_SCATTER_POINTS = 20_000
+
+
 def by_arm_box(values: pd.DataFrame, column: str, y_title: str, title: str, p: float | None) -> go.Figure:
-    """Box plot with points of one continuous value by arm, and the Mann–Whitney p."""
+    """Box plot of one continuous value by arm, every patient's point drawn while an arm has at
+    most MAX_POINTS (beyond, the outliers only), and the Mann–Whitney p."""
     fig = go.Figure()
     for arm in ARMS:
         v = values.loc[values["arm"] == arm, column].dropna()
-        fig.add_box(y=v, name=ARM_LABELS[arm], marker_color=ARM_COLORS[arm], boxpoints="all", jitter=0.4,
+        points = "all" if len(v) <= MAX_POINTS else "outliers"
+        fig.add_box(y=v, name=ARM_LABELS[arm], marker_color=ARM_COLORS[arm], boxpoints=points, jitter=0.4,
                     pointpos=0, marker=dict(size=4, opacity=0.45), line=dict(width=2), showlegend=False)
     fig.add_annotation(xref="paper", yref="paper", x=0.5, y=1.02, showarrow=False, text=f"Mann–Whitney U, {p_value(p)}")
     fig.update_yaxes(title=y_title, rangemode="tozero")
@@ -467,8 +476,12 @@ def troughs(tac: pd.DataFrame, target: tuple[float, float] = TACROLIMUS_TROUGH_T
     fig = go.Figure()
     band = "rgba(0,158,115,0.18)"
     fig.add_hrect(y0=target[0], y1=target[1], fillcolor=band, line_width=0)
+    name = "trough level"
+    if len(tac) > MAX_SCATTER_POINTS:  # a random sample drawn, said in the legend; the summary counts all
+        name = f"trough level (a random {MAX_SCATTER_POINTS:,} of {len(tac):,})"
+        tac = tac.sample(MAX_SCATTER_POINTS, random_state=0).sort_index()
     fig.add_scatter(x=tac["months"], y=tac["trough_ng_ml"], mode="markers",
-                    marker=dict(color=ARM_COLORS[ARM_TACROLIMUS], size=5, opacity=0.45), name="trough level",
+                    marker=dict(color=ARM_COLORS[ARM_TACROLIMUS], size=5, opacity=0.45), name=name,
                     hovertemplate="%{x:.1f} months: %{y:.1f} ng/mL<extra></extra>")
     # The band is named in the legend: a label on the band would sit under the points.
     fig.add_scatter(x=[None], y=[None], mode="markers", marker=dict(symbol="square", size=14, color=band),

@@ -97,3 +97,23 @@ def test_diagnoses_the_filters_leave_out_are_not_drawn(shipped):
     fig = plots.rates_by_diagnosis(r.response.by_diagnosis, "ORR", "ORR by diagnosis")
     assert [t.split("<br>")[0] for t in fig.layout.xaxis.ticktext] == ["Immune thrombocytopenia"]
     assert not [a for a in fig.layout.annotations if "no patients" in (a.text or "")]
+
+
+def test_large_cohorts_draw_boxes_and_troughs_without_every_point():
+    """A 100,000-patient cohort's points drawn one by one held a page for a minute: beyond the
+    limits, boxes show their outliers and the trough plot a random sample named in its legend."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis import plots
+
+    rng = np.random.default_rng(0)
+    for n, expected in ((plots.MAX_POINTS, "all"), (plots.MAX_POINTS + 1, "outliers")):
+        values = pd.DataFrame({"arm": ["tacrolimus"] * n + ["control"] * 10, "x": rng.normal(size=n + 10)})
+        boxes = plots.by_arm_box(values, "x", "x", "t", 0.5).data
+        assert [b.boxpoints for b in boxes] == [expected, "all"]
+    many = pd.DataFrame({"months": rng.uniform(0, 18, 50_000), "trough_ng_ml": rng.uniform(2, 14, 50_000)})
+    points = plots.troughs(many).data[0]
+    assert len(points.x) == plots.MAX_SCATTER_POINTS and "random 20,000 of 50,000" in points.name
+    few = many.head(100)
+    assert len(plots.troughs(few).data[0].x) == 100 and plots.troughs(few).data[0].name == "trough level"
