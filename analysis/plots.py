@@ -271,7 +271,7 @@ def _km_panel(comparison: ArmComparison, col: int, columns: int, ticks: tuple[fl
                                    line=dict(width=0), hoverinfo="skip", showlegend=False, **on_top))
             traces.append(dict(type="scatter", x=t, y=100 * flip(s), mode="lines", line_shape="hv",
                                line=dict(color=color, width=2.5), legendgroup=arm, showlegend=legend,
-                               name=f"{ARM_LABELS[arm]} (n = {curve.n}, events = {curve.events})" if counts_in_legend
+                               name=f"{ARM_LABELS[arm]} (n = {curve.n:,}, events = {curve.events:,})" if counts_in_legend
                                else ARM_LABELS[arm],
                                hovertemplate="%{x:.1f} months: %{y:.1f}%<extra>" + ARM_LABELS[arm] + "</extra>", **on_top))
             cens = curve.table[curve.table["censored"] > 0]

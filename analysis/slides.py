@@ -106,10 +106,10 @@ def deck(cohort: Cohort, filters: Filters = Filters(), results: Results | None =
     today = today or date.today()
     n_t, n_c = (len(rows) for rows in by_arm(r.patients))
     kind = "synthetic — not real patients" if cohort.synthetic else "department data"
-    footer = (f"{cohort.name} ({kind}) · {filters.describe()} · n = {n_t} tacrolimus + steroid, {n_c} steroid alone · "
+    footer = (f"{cohort.name} ({kind}) · {filters.describe()} · n = {n_t:,} tacrolimus + steroid, {n_c:,} steroid alone · "
               f"{today.isoformat()} · app {__version__}")
     facts = (f"{cohort.name} ({kind})", f"Filters: {filters.describe()}",
-             f"n = {n_t} tacrolimus + steroid, {n_c} steroid alone", f"{today.isoformat()} · dashboard {__version__} · "
+             f"n = {n_t:,} tacrolimus + steroid, {n_c:,} steroid alone", f"{today.isoformat()} · dashboard {__version__} · "
              f"cohort hash {cohort.short_hash}")
     problem = not_comparable(cohort, filters, r)
     slides = [_patients(r, problem)]

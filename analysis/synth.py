@@ -626,7 +626,7 @@ def generate(n: int = DEFAULT_PATIENTS, seed: int = DEFAULT_SEED, a: Assumptions
 
 def metadata(n: int, seed: int) -> dict:
     return {
-        "name": f"Synthetic cohort ({n} patients, seed {seed})" if (n, seed) != (DEFAULT_PATIENTS, DEFAULT_SEED)
+        "name": f"Synthetic cohort ({n:,} patients, seed {seed})" if (n, seed) != (DEFAULT_PATIENTS, DEFAULT_SEED)
         else "Synthetic cohort calibrated to Zhang et al., Ann Hematol 2022",
         "synthetic": True,
         "patients": n,

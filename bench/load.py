@@ -47,7 +47,7 @@ from testkit.browser_support import serving
 from testkit.st_client import Session
 
 PAGES = ("", "response", "rfs", "steroids", "safety", "data")  # URL paths; "" is the Overview
-COUNT = re.compile(r"n = (\d+) of (\d+) patients")
+COUNT = re.compile(r"n = ([\d,]+) of ([\d,]+) patients")
 LABEL_DX, LABEL_AGE, LABEL_SEX = "Diagnosis", "Age at treatment start (years)", "Sex"
 
 
@@ -128,7 +128,7 @@ def check(run, page: str, expected: int, s: Session) -> str:
     m = COUNT.search(run.text)
     if not m:
         return "no patient count in the sidebar"
-    if int(m.group(1)) != expected:
+    if int(m.group(1).replace(",", "")) != expected:
         return f"sidebar shows n = {m.group(1)}, this session's filters select {expected}"
     return ""
 

@@ -98,7 +98,7 @@ def test_an_upload_never_touches_the_disk(cohort_zip, tmp_path):
         _upload(app.url, "first.zip", cohort_zip)  # the reader has started and warmed up
         said: list[str] = []
         writes = _opened_for_writing(app.pid, tmp_path, lambda: said.append(_upload(app.url, "department.zip", cohort_zip)))
-    assert "n = 2000 of 2000 patients" in said[0], said[0][:500]
+    assert "n = 2,000 of 2,000 patients" in said[0], said[0][:500]
     assert writes == [], "\n".join(writes[:10])
     assert list(tmpdir.iterdir()) == []
 

@@ -65,7 +65,7 @@ if show.enough_patients(ctx):
                                              x_title="Months since the first steroid dose"),
                        "steroids_weighted", ctx, half=True)
         st.caption(
-            f"n = {len(r.patients)} ({ctx.filters.describe()}). Propensity score: logistic regression of tacrolimus on "
+            f"n = {len(r.patients):,} ({ctx.filters.describe()}). Propensity score: logistic regression of tacrolimus on "
             "the covariates above (a baseline not measured enters as 0 with an indicator). Stabilised inverse "
             f"probability of treatment weights for the {ESTIMANDS[estimand]}"
             f"{', truncated at the 1st and 99th percentiles' if truncate else ''}. Response: weighted "

@@ -52,6 +52,6 @@ if show.enough_patients(ctx):
 
     st.subheader("Table 1 — baseline characteristics")
     show.table(fmt.table1_display(r.table1), hide_index=True)
-    st.caption(f"n = {len(r.patients)} ({ctx.filters.describe()}). p: Mann–Whitney U for continuous rows; χ² "
+    st.caption(f"n = {len(r.patients):,} ({ctx.filters.describe()}). p: Mann–Whitney U for continuous rows; χ² "
                "(Fisher's exact test for 2×2 tables with an expected count below 5) for categorical rows. SMD: "
                "standardised mean difference (absolute; Yang & Dalton for categories).")

@@ -44,7 +44,7 @@ if show.enough_patients(ctx):
                "NR: not reached).")
 
     st.caption(
-        f"n = {r.orr.a.n} vs {r.orr.b.n} patients with a known best response ({ctx.filters.describe()}). Criteria: ITP — "
+        f"n = {r.orr.a.n:,} vs {r.orr.b.n:,} patients with a known best response ({ctx.filters.describe()}). Criteria: ITP — "
         f"{IWG_2009}; AIHA — {AIHA_CONSENSUS}; {EVANS_COMPOSITE}. Response needs two counts ≥ 7 days apart. "
         "Rates with Wilson 95% CIs; difference with Newcombe 95% CI; Fisher's exact test when an expected count is "
         "below 5, otherwise χ² with continuity correction; CMH: Cochran–Mantel–Haenszel stratified by diagnosis."

@@ -32,7 +32,7 @@ if show.enough_patients(ctx) and show.enough_responders(ctx):
         st.dataframe(fmt.subgroup_table(r.rfs_subgroups), hide_index=True, width="stretch")
 
     st.caption(
-        f"Responders: n = {r.rfs.n.get('tacrolimus', 0)} vs {r.rfs.n.get('control', 0)} ({ctx.filters.describe()}). "
+        f"Responders: n = {r.rfs.n.get('tacrolimus', 0):,} vs {r.rfs.n.get('control', 0):,} ({ctx.filters.describe()}). "
         f"RFS runs from the first confirmed response to relapse ({ctx.filters.definitions.relapse_rule()}), "
         "censored at last follow-up (tick marks). Kaplan–Meier with log(−log) 95% CIs; log-rank test; Cox hazard ratio "
         "(Efron ties) with Wald 95% CI. Dotted lines: medians; NR: not reached. Age bands: <40, 40–59, ≥60 years."

@@ -38,6 +38,6 @@ if show.enough_patients(ctx):
     else:
         st.info("The cohort has no drug_cost_18m values for one of the arms.")
 
-    st.caption(f"n = {s.incidence['any_ae'].a.n} vs {s.incidence['any_ae'].b.n} ({ctx.filters.describe()}). A patient "
+    st.caption(f"n = {s.incidence['any_ae'].a.n:,} vs {s.incidence['any_ae'].b.n:,} ({ctx.filters.describe()}). A patient "
                "counts once per row however many events they had. Fisher's exact test when an expected count is below 5, "
                "otherwise χ² with continuity correction. Attribution (steroid, tacrolimus, other) as recorded.")

@@ -30,7 +30,7 @@ if show.enough_patients(ctx):
     tr = s.troughs
     if tr.measurements:
         show.chart(plots.troughs(r.troughs), "tacrolimus_troughs", ctx)
-        st.caption(f"{tr.measurements} troughs in {tr.patients} patients: median {tr.values.median:.1f} ng/mL "
+        st.caption(f"{tr.measurements:,} troughs in {tr.patients:,} patients: median {tr.values.median:.1f} ng/mL "
                    f"(IQR {tr.values.q1:.1f}–{tr.values.q3:.1f}); {fmt.percent(tr.in_range, 0)} within "
                    f"{fmt.target_range()}, {fmt.percent(tr.below, 0)} below, {fmt.percent(tr.above, 0)} above.")
     else:
@@ -38,7 +38,7 @@ if show.enough_patients(ctx):
 
     c = s.cumulative
     st.caption(
-        f"n = {c.a.n} vs {c.b.n} patients with steroid records ({ctx.filters.describe()}). Doses converted to prednisone "
+        f"n = {c.a.n:,} vs {c.b.n:,} patients with steroid records ({ctx.filters.describe()}). Doses converted to prednisone "
         "equivalents (prednisolone 1, methylprednisolone 1.25, dexamethasone 6.67, hydrocortisone 0.25). Cumulative dose: "
         f"median {fmt.number(c.a.median, 0)} vs {fmt.number(c.b.median, 0)} mg, Mann–Whitney U {fmt.p_value(c.p_value)}. "
         "Discontinuation: first to last steroid dose, censored at last follow-up when still on steroids; Kaplan–Meier, "

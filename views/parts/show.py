@@ -66,7 +66,7 @@ def provenance(ctx) -> tuple[str, str, str]:
     c = ctx.cohort
     n_t, n_c = (len(rows) for rows in by_arm(ctx.results.patients))
     kind = "synthetic data, not real patients" if c.synthetic else "department data"
-    return (f"{c.name} ({kind})", f"{ctx.filters.describe()} · n = {n_t} tacrolimus + steroid, {n_c} steroid alone",
+    return (f"{c.name} ({kind})", f"{ctx.filters.describe()} · n = {n_t:,} tacrolimus + steroid, {n_c:,} steroid alone",
             f"{date.today().isoformat()} · app {__version__}")
 
 

@@ -60,7 +60,7 @@ def filters(cohort: Cohort) -> Filters:
         )
         shown = chosen.apply(e)
         n_t, n_c = (len(rows) for rows in by_arm(shown))
-        st.markdown(f"**n = {len(shown)} of {len(e)} patients** · {ARMS[0]} {n_t} · {ARMS[1]} {n_c}")
+        st.markdown(f"**n = {len(shown):,} of {len(e):,} patients** · {ARMS[0]} {n_t:,} · {ARMS[1]} {n_c:,}")
         st.button("Reset filters", on_click=_reset, args=((lo, hi),), width="stretch")
         st.divider()
         st.toggle("Projector mode", key="projector", bind="query-params",
