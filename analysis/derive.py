@@ -59,6 +59,12 @@ def _months(delta: pd.Series) -> pd.Series:
     return pd.to_timedelta(delta).dt.days / DAYS_PER_MONTH
 
 
+def _by_patient(frame, ids: pd.Index):
+    """A frame or Series indexed by patient number, as every patient in table order indexed by
+    id (missing where it has no row): aligned by position, without hashing the ids."""
+    return frame.reindex(pd.RangeIndex(len(ids))).set_axis(ids, axis=0)
+
+
 def _baseline(labs: pd.DataFrame, number: np.ndarray, rows: np.ndarray, start: np.ndarray) -> pd.Series:
     """The last result on or before treatment start (within the baseline window) among the lab
     rows `rows` (a mask) of one test, by patient number. `number`: each lab row's patient number;
@@ -124,14 +130,11 @@ def lab_courses(tables: Tables, patients: pd.DataFrame, number: np.ndarray, defi
     levels["patient_id"] = levels["patient_id"].astype(np.int64)
     course = criteria.course(levels, definitions.relapse_on_loss_of_cr)
 
-    def by_id(frame):  # every patient in table order, indexed by id: by position, without hashing ids
-        return frame.reindex(pd.RangeIndex(len(ids))).set_axis(ids, axis=0)
-
     assessed = np.zeros(len(ids), dtype=bool)
     assessed[course.index.to_numpy(dtype=np.int64)] = True
     hb_alone = np.zeros(len(ids), dtype=bool)
     hb_alone[hb_levels.loc[hb_levels["hb_alone"], "patient_id"].to_numpy(dtype=np.int64)] = True
-    return by_id(course), by_id(base_plt), by_id(base_hgb), assessed, hb_alone
+    return _by_patient(course, ids), _by_patient(base_plt, ids), _by_patient(base_hgb, ids), assessed, hb_alone
 
 
 def steroid_segments(doses: pd.DataFrame) -> pd.DataFrame:
@@ -218,7 +221,7 @@ def _steroid_endpoints(segments: pd.DataFrame, number: np.ndarray, patients: pd.
         "steroid_cum_mg": g["mg"].sum(),
         "steroid_cum_mg_18m": g["mg_18m"].sum(),
     })
-    return out.reindex(pd.RangeIndex(len(p))).set_axis(p.index, axis=0)
+    return _by_patient(out, p.index)
 
 
 def _ae_flags(ae: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
@@ -255,7 +258,7 @@ def _tacrolimus_summary(tac: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
         "tacrolimus_median_trough": g["trough_ng_ml"].median(),
         "tacrolimus_trough_in_range": g["in_range"].mean(),
     })
-    return out.reindex(pd.RangeIndex(len(index))).set_axis(index, axis=0)
+    return _by_patient(out, index)
 
 
 def _code(level: pd.Series, diagnosis: pd.Series) -> pd.Series:

@@ -27,7 +27,7 @@ from .steroids import SteroidResult, course_sample, daily_dose_by_arm, steroids,
 from .survival import ArmComparison
 
 
-def _arrow_text(patients: pd.DataFrame) -> pd.DataFrame:
+def _text_in_arrow(patients: pd.DataFrame) -> pd.DataFrame:
     """The selection with its text columns (arm, diagnosis, sex, best response) held by Arrow
     instead of Python objects: the same values and missing values, but every section compares and
     counts them many times over, which Arrow does in C (at 100,000 patients, 0.35 s of a report
@@ -41,7 +41,7 @@ class Results:
 
     def __init__(self, cohort: Cohort, filters: Filters) -> None:
         self.filters = filters
-        self.patients: pd.DataFrame = _arrow_text(filters.apply(cohort.endpoints_under(filters.definitions)))
+        self.patients: pd.DataFrame = _text_in_arrow(filters.apply(cohort.endpoints_under(filters.definitions)))
         # The tables a section needs, not the cohort: results outlive a cohort let go to free
         # memory (hosting/held.py), and the lab table, the largest, is needed by none of them.
         self._tacrolimus = cohort.tables.tacrolimus

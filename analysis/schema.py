@@ -745,10 +745,10 @@ def _arrow_text(u: pd.Series) -> pa.Array | None:
         return None
 
 
-def _hidden(u: pd.Series) -> np.ndarray:
-    """`_has_hidden` of each distinct text: ASCII text through one regular expression in Arrow
-    (its only hidden characters are the ASCII controls), the rest character by character."""
-    arr = _arrow_text(u)
+def _hidden(u: pd.Series, arr: pa.Array | None) -> np.ndarray:
+    """`_has_hidden` of each distinct text `u` (`arr`: `_arrow_text(u)`): ASCII text through one
+    regular expression in Arrow (its only hidden characters are the ASCII controls), the rest
+    character by character."""
     if arr is None:
         return u.map(_has_hidden).to_numpy(dtype=bool)
     out = pc.match_substring_regex(arr, _ASCII_CONTROL.pattern).to_numpy(zero_copy_only=False).astype(bool)
@@ -758,15 +758,13 @@ def _hidden(u: pd.Series) -> np.ndarray:
     return out
 
 
-def _longer_than(u: pd.Series, limit: int) -> np.ndarray:
-    arr = _arrow_text(u)
+def _longer_than(u: pd.Series, arr: pa.Array | None, limit: int) -> np.ndarray:
     if arr is None:
         return (u.str.len() > limit).to_numpy(dtype=bool)
     return pc.greater(pc.utf8_length(arr), limit).to_numpy(zero_copy_only=False).astype(bool)
 
 
-def _starts_with_formula(u: pd.Series) -> np.ndarray:
-    arr = _arrow_text(u)
+def _starts_with_formula(u: pd.Series, arr: pa.Array | None) -> np.ndarray:
     if arr is None:
         return u.str.startswith(FORMULA_PREFIXES).to_numpy(dtype=bool)
     hits = [pc.starts_with(arr, prefix) for prefix in FORMULA_PREFIXES]
@@ -776,15 +774,16 @@ def _starts_with_formula(u: pd.Series) -> np.ndarray:
 def _text_problems(table: str, column: str, df: pd.DataFrame, text: pd.Series) -> list[Problem]:
     """Identifiers and terms that would be shown, compared or exported as something else."""
     once = pd.factorize(text, use_na_sentinel=True)  # one factorisation for the three tests below
+    arr = _arrow_text(pd.Series(once[1], dtype=object))  # and one Arrow copy of the distinct texts
     problems = _found(
-        "error", table, column, df, _flags(text, _hidden, once),
+        "error", table, column, df, _flags(text, lambda u: _hidden(u, arr), once),
         "invisible or control characters (a zero-width space, a right-to-left override, a NUL …)",
         hint="They make two ids look alike or text show in another order; retype these values.",
     )
     if column == "patient_id":
-        long = _flags(text, lambda u: _longer_than(u, MAX_ID_CHARS), once)
+        long = _flags(text, lambda u: _longer_than(u, arr, MAX_ID_CHARS), once)
         problems += _found("error", table, column, df, long, f"ids longer than {MAX_ID_CHARS} characters")
-    formula = _flags(text, _starts_with_formula, once)
+    formula = _flags(text, lambda u: _starts_with_formula(u, arr), once)
     problems += _found(
         "warning", table, column, df, formula,
         "values a spreadsheet would run as formulas (starting with =, +, -, @, a tab or a carriage return)",
@@ -858,8 +857,8 @@ def _lab_range_problems(labs: pd.DataFrame) -> list[Problem]:
     return problems
 
 
-def _date_problems(tables: dict[str, pd.DataFrame], numbers: Mapping[str, np.ndarray]) -> list[Problem]:
-    """`numbers`: each child row's patient, as its number among the patients' first rows (_numbers)."""
+def _date_problems(tables: dict[str, pd.DataFrame], first: pd.DataFrame, numbers: Mapping[str, np.ndarray]) -> list[Problem]:
+    """`first`, `numbers`: the patients' first rows per id and each child row's number among them (_numbers)."""
     problems: list[Problem] = []
     pat = tables["patients"]
     add = problems.append
@@ -872,8 +871,6 @@ def _date_problems(tables: dict[str, pd.DataFrame], numbers: Mapping[str, np.nda
         "error", "patients", "last_follow_up", pat, pat["last_follow_up"] < pat["treatment_start"],
         "dates before treatment_start",
     ))
-    first = pat[~pat["patient_id"].duplicated().to_numpy()]
-
     for col in ("response_date", "relapse_date", "steroid_stop_date"):
         v = pat[col]
         check(problem_from_mask("error", "patients", col, pat, v < pat["treatment_start"], "dates before treatment_start"))
@@ -925,16 +922,17 @@ def _date_problems(tables: dict[str, pd.DataFrame], numbers: Mapping[str, np.nda
     return problems
 
 
-def _numbers(tables: Mapping[str, pd.DataFrame]) -> dict[str, np.ndarray]:
-    """Each child table row's patient: its number among the patients table's rows with a first
-    occurrence of an id (the row itself when ids are unique), −1 for an id not there; found once
-    per table, through a Categorical's categories (patient_numbers)."""
+def _numbers(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The patients table's rows with a first occurrence of an id (all rows when ids are unique),
+    and each child table row's patient as its number among them, −1 for an id not there; found
+    once per table, through a Categorical's categories (patient_numbers)."""
     pat = tables["patients"]
-    first = pd.Index(pat["patient_id"][~pat["patient_id"].duplicated().to_numpy()])
-    return {name: patient_numbers(tables[name]["patient_id"], first) for name in CHILD_TABLES if name in tables}
+    first = pat[~pat["patient_id"].duplicated().to_numpy()]
+    ids = pd.Index(first["patient_id"])
+    return first, {name: patient_numbers(tables[name]["patient_id"], ids) for name in CHILD_TABLES if name in tables}
 
 
-def _link_problems(tables: dict[str, pd.DataFrame], numbers: Mapping[str, np.ndarray]) -> list[Problem]:
+def _link_problems(tables: dict[str, pd.DataFrame], first: pd.DataFrame, numbers: Mapping[str, np.ndarray]) -> list[Problem]:
     problems: list[Problem] = []
     pat = tables["patients"]
     ids = pat["patient_id"]
@@ -954,7 +952,6 @@ def _link_problems(tables: dict[str, pd.DataFrame], numbers: Mapping[str, np.nda
             problems.append(p)
     tac = tables.get("tacrolimus")
     if tac is not None and not tac.empty:
-        first = pat[~pat["patient_id"].duplicated().to_numpy()]
         arm = pd.Series(first["arm"].array.take(numbers["tacrolimus"], allow_fill=True), index=tac.index)
         p = problem_from_mask(
             "error", "tacrolimus", "patient_id", tac, arm.eq(ARM_CONTROL),
@@ -1043,9 +1040,9 @@ def validate(raw: Mapping[str, pd.DataFrame]) -> tuple[Tables | None, Validation
                 problems += _range_problems(table, typed[name])
         if "labs" in typed:
             problems += _lab_range_problems(typed["labs"])
-        numbers = _numbers(typed)
-        problems += _link_problems(typed, numbers)
-        problems += _date_problems(typed, numbers)
+        first, numbers = _numbers(typed)
+        problems += _link_problems(typed, first, numbers)
+        problems += _date_problems(typed, first, numbers)
         if not any(p.severity == "error" for p in problems):
             problems += _coverage_warnings(typed, numbers)
     report = ValidationReport(tuple(problems))

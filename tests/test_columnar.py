@@ -31,9 +31,11 @@ TRICKY = ["P1", "a\x00b", "x\u200by", "=1", "\tq", "\rq", "-3", "é", "\x7f", "o
 @pytest.mark.parametrize("texts", [TRICKY, TRICKY + ["\ud800x"]], ids=["utf8", "with a lone surrogate"])
 def test_arrow_text_tests_answer_as_the_python_ones(texts):
     u = pd.Series(texts, dtype=object)
-    assert schema._hidden(u).tolist() == u.map(schema._has_hidden).tolist()
-    assert schema._longer_than(u, schema.MAX_ID_CHARS).tolist() == (u.str.len() > schema.MAX_ID_CHARS).tolist()
-    assert schema._starts_with_formula(u).tolist() == u.str.startswith(schema.FORMULA_PREFIXES).tolist()
+    arr = schema._arrow_text(u)
+    assert (arr is None) == any("\ud800" in t for t in texts)
+    assert schema._hidden(u, arr).tolist() == u.map(schema._has_hidden).tolist()
+    assert schema._longer_than(u, arr, schema.MAX_ID_CHARS).tolist() == (u.str.len() > schema.MAX_ID_CHARS).tolist()
+    assert schema._starts_with_formula(u, arr).tolist() == u.str.startswith(schema.FORMULA_PREFIXES).tolist()
 
 
 def _parquet(table: pa.Table, **kw) -> bytes:
