@@ -238,7 +238,11 @@ def weighted_rates(outcome: pd.Series, treated: pd.Series, weights: pd.Series) -
         lin = sm.WLS(y, x, weights=w).fit(cov_type="HC0")
         diff, se_d = float(lin.params[1]), sandwich(lin)
         if 0 < a < 1 and 0 < b < 1:
-            logit = sm.GLM(y, x, family=sm.families.Binomial(), var_weights=w).fit(cov_type="HC0")
+            # One covariate, 0/1: the maximum likelihood puts each arm's fitted risk at its weighted
+            # rate, so IRLS starts there and stops after one check instead of six steps (at
+            # 100,000 patients 35 → 10 ms a fit); statsmodels still fits and gives the variance.
+            start = np.array([_logit(b), _logit(a) - _logit(b)])
+            logit = sm.GLM(y, x, family=sm.families.Binomial(), var_weights=w).fit(start_params=start, cov_type="HC0")
             beta, se_b = float(logit.params[1]), sandwich(logit)
             odds, odds_ci = math.exp(beta), (math.exp(beta - z * se_b), math.exp(beta + z * se_b))
             reason = ""
@@ -246,6 +250,10 @@ def weighted_rates(outcome: pd.Series, treated: pd.Series, weights: pd.Series) -
             odds, odds_ci, reason = NAN, (NAN, NAN), "an arm has the outcome in all or none of its patients"
     p = float(2 * stats.norm.sf(abs(diff / se_d))) if se_d > 0 else NAN
     return WeightedRates(a, b, diff, (diff - z * se_d, diff + z * se_d), odds, odds_ci, p, reason)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
 
 
 def e_value(estimate: float, limit: float | None = None, common: bool = True, ratio: str = "HR") -> tuple[float, float]:

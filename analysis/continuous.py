@@ -78,9 +78,10 @@ def mann_whitney_p(a: pd.Series, b: pd.Series) -> tuple[float, str]:
     y = pd.to_numeric(b, errors="coerce").dropna().to_numpy(float)
     if len(x) == 0 or len(y) == 0:
         return NAN, "one arm has no values"
-    if np.unique(np.r_[x, y]).size == 1:  # scipy gives p = 1; R's wilcox.test gives NaN: no ranking at all
+    distinct = np.unique(np.r_[x, y]).size
+    if distinct == 1:  # scipy gives p = 1; R's wilcox.test gives NaN: no ranking at all
         return NAN, "every value is the same in both arms"
-    ties = len(np.unique(np.r_[x, y])) < len(x) + len(y)
+    ties = distinct < len(x) + len(y)
     method = "exact" if (len(x) < 50 and len(y) < 50 and not ties) else "asymptotic"
     res = stats.mannwhitneyu(x, y, alternative="two-sided", method=method, use_continuity=True)
     return float(res.pvalue), ""
