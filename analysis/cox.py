@@ -58,10 +58,13 @@ class _Times:
         self.t = time[order]
         self.e = event[order].astype(bool)
         self.w = weight[order]
-        # Unique event times, ascending, and for each death its time's index.
-        self.times = np.unique(self.t[self.e])
+        # Unique event times, ascending, and for each death its time's index: the deaths come
+        # latest first, so each event time is one run of them (found without another sort).
+        dying = self.t[self.e]
+        new_time = np.r_[True, dying[1:] != dying[:-1]][:len(dying)]
+        self.times = dying[new_time][::-1]
         k = len(self.times)
-        death_time = np.searchsorted(self.times, self.t[self.e])
+        death_time = k - np.cumsum(new_time)
         self.deaths = np.bincount(death_time, minlength=k).astype(float)  # d per event time
         self.death_weight = np.bincount(death_time, weights=self.w[self.e], minlength=k)  # W per event time
         # One row per (event time, l) with l = 0..d−1: Efron's steps.
@@ -69,9 +72,6 @@ class _Times:
         first = np.r_[0, np.cumsum(self.deaths)[:-1]].astype(int)
         self.step_fraction = (np.arange(len(self.step_time)) - first[self.step_time]) / self.deaths[self.step_time]
         self.death_time = death_time
-        # For each patient (sorted order): how many event times are ≤ their time, and < it.
-        self.upto = np.searchsorted(self.times, self.t, side="right")
-        self.before = np.searchsorted(self.times, self.t, side="left")
         # Runs of equal time in the sorted patients, latest first, and the run of each event time.
         self.run_starts = np.flatnonzero(np.r_[True, self.t[1:] != self.t[:-1]])
         self.event_run = np.searchsorted(-self.t[self.run_starts], -self.times)
@@ -83,7 +83,8 @@ class _Times:
         p = x.shape[1]
         self.pairs = np.triu_indices(p)
         a, b = self.pairs
-        self.columns = np.vstack([np.ones((1, len(self.t))), self.x.T, (self.x[:, a] * self.x[:, b]).T])
+        columns = np.ascontiguousarray(self.x.T)
+        self.columns = np.vstack([np.ones((1, len(self.t))), columns, columns[a] * columns[b]])
         self.dead_weight = self.w * self.e
 
     def risk_sums(self, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,8 +146,9 @@ def _terms(tt: _Times, beta: np.ndarray, want_residuals: bool = False):
     cum_h = np.r_[0.0, np.cumsum(a0)]
     cum_hx = np.vstack([np.zeros((1, p)), np.cumsum(hx_time, axis=0)])
     exp_eta = np.exp(eta)
-    # At risk through every step of the event times before tᵢ (and of tᵢ itself if censored there).
-    reach = np.where(dead, tt.before, tt.upto)
+    # At risk through every step of the event times before tᵢ (and of tᵢ itself if censored there):
+    # the number of event times < tᵢ for a death, ≤ tᵢ otherwise.
+    reach = np.where(dead, np.searchsorted(tt.times, tt.t, side="left"), np.searchsorted(tt.times, tt.t, side="right"))
     resid = -exp_eta[:, None] * (x * cum_h[reach][:, None] - cum_hx[reach])
     dt = tt.death_time
     resid[dead] += (x[dead] - mean_xbar[dt]) - exp_eta[dead, None] * (x[dead] * partial_h[dt][:, None] - partial_hx[dt])
