@@ -105,11 +105,14 @@ def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame) -> TroughSu
     # The visits of these patients, found through the ids' distinct values (patient_numbers: the
     # table's ids are a Categorical of a few hundred thousand values over millions of visits).
     ids = pd.Index(patients["patient_id"].astype(str).unique())
-    t = tacrolimus[patient_numbers(tacrolimus["patient_id"], ids) >= 0]
-    v = t["trough_ng_ml"].dropna()
+    number = patient_numbers(tacrolimus["patient_id"], ids)
+    level = tacrolimus["trough_ng_ml"]
+    measured = (number >= 0) & level.notna().to_numpy()
+    v = level[measured]
     if v.empty:
         return TroughSummary(0, 0, summarise(v), float("nan"), float("nan"), float("nan"), "no trough levels recorded")
-    return TroughSummary(int(t.loc[v.index, "patient_id"].nunique()), int(len(v)), summarise(v),
+    # Patients with a level: distinct positions in `ids` (one per patient), not a lookup of rows.
+    return TroughSummary(int(np.unique(number[measured]).size), int(len(v)), summarise(v),
                          float(v.between(lo, hi).mean()), float((v < lo).mean()), float((v > hi).mean()))
 
 
