@@ -84,7 +84,7 @@ def months(x: float | None, digits: int = 1, unit: str = "mo") -> str:
 
 def events(p) -> str:
     """A `Proportion` as "events/n (rate)", e.g. "12/40 (30.0%)"."""
-    return f"{p.events}/{p.n} ({percent(p.rate)})"
+    return f"{p.events:,}/{p.n:,} ({percent(p.rate)})"
 
 
 def difference(c) -> str:
@@ -199,8 +199,8 @@ def subgroup_table(subgroups: pd.DataFrame) -> pd.DataFrame:
         level = SEX_LABELS.get(r["level"], r["level"]) if r["group"] == "Sex" else r["level"]
         name = "All patients" if r["group"] == "All patients" else f"{r['group']}: {level}"
         rows[i] = {"Subgroup": name,
-                   ARM_LABELS["tacrolimus"]: f"{r['events_tacrolimus']}/{r['n_tacrolimus']}",
-                   ARM_LABELS["control"]: f"{r['events_control']}/{r['n_control']}",
+                   ARM_LABELS["tacrolimus"]: f"{r['events_tacrolimus']:,}/{r['n_tacrolimus']:,}",
+                   ARM_LABELS["control"]: f"{r['events_control']:,}/{r['n_control']:,}",
                    "HR (95% CI)": hazard_ratio(r["hazard_ratio"], r["ci_low"], r["ci_high"], r["reason"]),
                    "p": p_number(r["p_value"])}
     return pd.DataFrame.from_dict(rows, orient="index",

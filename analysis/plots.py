@@ -190,10 +190,10 @@ def _rate_bars(fig: go.Figure, categories: list[str], per_arm: dict[str, list], 
             error_y=dict(type="data", symmetric=False, color="#333",
                          array=[None if missing(r) else 100 * (hi - r) for r, lo, hi, *_ in rows],
                          arrayminus=[None if missing(r) else 100 * (r - lo) for r, lo, hi, *_ in rows]),
-            customdata=[f"{e}/{n}" for *_, e, n in rows],
+            customdata=[f"{e:,}/{n:,}" for *_, e, n in rows],
             hovertemplate="%{x}: %{y:.1f}% (%{customdata})<extra>" + ARM_LABELS[arm] + "</extra>",
         )
-    ticks = [f"{c}<br>" + " · ".join(f"<span style='color:{ARM_TEXT_COLORS[a]}'>{per_arm[a][i][3]}/{per_arm[a][i][4]}</span>"
+    ticks = [f"{c}<br>" + " · ".join(f"<span style='color:{ARM_TEXT_COLORS[a]}'>{per_arm[a][i][3]:,}/{per_arm[a][i][4]:,}</span>"
                                       for a in ARMS) for i, c in enumerate(categories)]
     fig.update_xaxes(tickvals=categories, ticktext=ticks)
     for c, text in zip(categories, p_texts):  # a reason instead of a p-value is wrapped to its group's width

@@ -289,14 +289,14 @@ def markdown(rep: dict) -> str:
         "",
         "| | Tacrolimus + steroid | Steroid alone | p | test |",
         "|---|---|---|---|---|",
-        f"| Patients | {rep['n'][t]} | {rep['n'][c]} | | |",
+        f"| Patients | {rep['n'][t]:,} | {rep['n'][c]:,} | | |",
     ]
     for key, label in (("orr", "Best ORR"), ("crr", "Best CRR")):
         r = rep["response"][key]
-        lines.append(f"| {label} | {r[t]['responders']}/{r[t]['n']} ({percent(r[t]['rate'])}) | "
-                     f"{r[c]['responders']}/{r[c]['n']} ({percent(r[c]['rate'])}) | {p_number(r['p_value'])} | {r['test'] or r['reason']} |")
+        lines.append(f"| {label} | {r[t]['responders']:,}/{r[t]['n']:,} ({percent(r[t]['rate'])}) | "
+                     f"{r[c]['responders']:,}/{r[c]['n']:,} ({percent(r[c]['rate'])}) | {p_number(r['p_value'])} | {r['test'] or r['reason']} |")
     rl = rep["relapse"]
-    lines.append(f"| Relapse among responders | {rl['relapsed'][t]}/{rl['responders'][t]} | {rl['relapsed'][c]}/{rl['responders'][c]} | "
+    lines.append(f"| Relapse among responders | {rl['relapsed'][t]:,}/{rl['responders'][t]:,} | {rl['relapsed'][c]:,}/{rl['responders'][c]:,} | "
                  f"{p_number(rl['p_value'])} | {rl['test'] or rl['reason']} |")
     rfs = rl["rfs"]
     lines.append(f"| RFS at 12 months | {percent(rfs['at_12_months'][t])} | {percent(rfs['at_12_months'][c])} | {p_number(rfs['logrank_p'])} | log-rank |")
@@ -316,7 +316,7 @@ def markdown(rep: dict) -> str:
     for key, label in (("any_ae", "Any adverse event"), ("steroid_related", "Steroid-related AE"),
                        ("tacrolimus_related", "Tacrolimus-related AE"), ("grade3", "Grade ≥ 3 AE"), ("serious", "Serious AE")):
         s = rep["safety"][key]
-        lines.append(f"| {label} | {s[t]['events']}/{s[t]['n']} ({percent(s[t]['rate'])}) | {s[c]['events']}/{s[c]['n']} "
+        lines.append(f"| {label} | {s[t]['events']:,}/{s[t]['n']:,} ({percent(s[t]['rate'])}) | {s[c]['events']:,}/{s[c]['n']:,} "
                      f"({percent(s[c]['rate'])}) | {p_number(s['p_value'])} | {s['test'] or s['reason']} |")
     cost = rep["cost"]["drug_cost_18m"]
     lines.append(f"| Drug expenses at 18 months, {cost['currency']} (median) | {number(cost[t]['median'], 0)} | "

@@ -50,9 +50,9 @@ if show.enough_patients(ctx):
         if worst > 0.1:
             st.info(f"After weighting, a covariate still differs between the arms (largest |SMD| {worst:.2f} > 0.1): "
                     "the adjusted estimates carry that imbalance.")
-        st.caption(f"Effective sample size after weighting: tacrolimus {a.weights.effective_n['tacrolimus']:.0f} of "
-                   f"{(r.patients['arm'] == 'tacrolimus').sum()}, control {a.weights.effective_n['control']:.0f} of "
-                   f"{(r.patients['arm'] == 'control').sum()}. Covariates in the model: "
+        st.caption(f"Effective sample size after weighting: tacrolimus {a.weights.effective_n['tacrolimus']:,.0f} of "
+                   f"{(r.patients['arm'] == 'tacrolimus').sum():,}, control {a.weights.effective_n['control']:,.0f} of "
+                   f"{(r.patients['arm'] == 'control').sum():,}. Covariates in the model: "
                    f"{', '.join(COVARIATE_LABELS[c] for c in a.model.used)}.")
 
         left, right = st.columns(2)

@@ -22,7 +22,7 @@ if show.enough_patients(ctx):
         show.chart(plots.response_distribution(r.distribution, "Best response distribution"), "response_distribution",
                    ctx, half=True)
 
-    rows = [{"Endpoint": label, "Tacrolimus + steroid": f"{c.a.events}/{c.a.n}", "Steroid alone": f"{c.b.events}/{c.b.n}",
+    rows = [{"Endpoint": label, "Tacrolimus + steroid": f"{c.a.events:,}/{c.a.n:,}", "Steroid alone": f"{c.b.events:,}/{c.b.n:,}",
              "Difference (95% CI)": fmt.difference(c), "Odds ratio (95% CI)": fmt.odds_ratio(c),
              "p": fmt.p_value(c.p_value), "Test": c.test or c.reason, "CMH across diagnoses": fmt.p_value(r.cmh[key].p_value)}
             for key, label, c in (("orr", "Best ORR", r.orr), ("crr", "Best CRR", r.crr))]
