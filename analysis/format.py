@@ -172,7 +172,7 @@ def km_summary(comparison, header: str, cumulative: bool = False) -> pd.DataFram
     rows = []
     for arm in ARMS:
         c = comparison.curves[arm]
-        rows.append({"": ARM_LABELS[arm], "Patients": str(c.n), "Events": str(c.events),
+        rows.append({"": ARM_LABELS[arm], "Patients": f"{c.n:,}", "Events": f"{c.events:,}",
                      "Median, months (95% CI)": median_with_ci(c.median, c.median_ci) if c.n else DASH,
                      **(marks.loc[ARM_LABELS[arm]].to_dict() if ARM_LABELS[arm] in marks.index else {})})
     return pd.DataFrame(rows).fillna(DASH).set_index("")

@@ -220,7 +220,7 @@ def response_distribution(distribution: pd.DataFrame, title: str = "Best respons
     for response in ("CR", "R/PR", "NR"):
         sub = distribution[distribution["response"] == response].set_index("arm").reindex(list(ARMS))
         fig.add_bar(name=response, x=[ARM_LABELS[a] for a in ARMS], y=100 * sub["share"],
-                    marker_color=RESPONSE_COLORS[response], text=sub["patients"], textposition="inside",
+                    marker_color=RESPONSE_COLORS[response], text=[f"{n:,}" for n in sub["patients"]], textposition="inside",
                     hovertemplate="%{x}: %{y:.1f}% (%{text} patients)<extra>" + response + "</extra>")
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="Patients (%)", range=[0, 100])
@@ -286,7 +286,7 @@ def _km_panel(comparison: ArmComparison, col: int, columns: int, ticks: tuple[fl
                                    hovertemplate=f"median {curve.median:.1f} months<extra></extra>", **on_top))
         # Number at risk at the ticks the axis shows (R: summary(survfit, times = ticks)$n.risk).
         traces.append(dict(type="scatter", x=list(ticks), y=[1 - j] * len(ticks), mode="text",
-                           text=[str(n) for n in curve.at_risk_at(ticks)], textfont=dict(color=color, size=font_size),
+                           text=[f"{n:,}" for n in curve.at_risk_at(ticks)], textfont=dict(color=color, size=font_size),
                            showlegend=False, hoverinfo="skip", **below))
     shapes = []
     if any(comparison.curves[a].n for a in ARMS):
@@ -505,7 +505,7 @@ def ae_diverging(by_term: pd.DataFrame, title: str = "Adverse events by term") -
     top = max(5.0, float(100 * df[["tacrolimus_rate", "control_rate"]].max().max()) if len(df) else 5.0)
     ticks = np.linspace(-top, top, 5)
     fig.update_xaxes(title="Patients with the event (%)", range=[-top * 1.1, top * 1.1], tickvals=ticks,
-                     ticktext=[f"{abs(v):.0f}" for v in ticks])
+                     ticktext=[f"{abs(v):,.0f}" for v in ticks])
     fig.update_layout(barmode="relative")
     return _layout(fig, title, height=140 + 26 * len(df))
 
@@ -551,7 +551,7 @@ def overlap(scores: pd.Series, treated: pd.Series, title: str = "Propensity scor
     ticks = [v for v in np.linspace(-top, top, 5)]
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title="Propensity score (probability of tacrolimus given the covariates)", range=[0, 1])
-    fig.update_yaxes(title="Patients (control below)", tickvals=ticks, ticktext=[f"{abs(v):.0f}" for v in ticks])
+    fig.update_yaxes(title="Patients (control below)", tickvals=ticks, ticktext=[f"{abs(v):,.0f}" for v in ticks])
     return _layout(fig, title)
 
 

@@ -51,6 +51,6 @@ if show.enough_patients(ctx):
     )
     hb_alone = int(ctx.results.patients["cr_on_hb_alone"].sum())
     if hb_alone:
-        st.caption(f"For {hb_alone} AIHA/Evans patients with CR, at least one count at CR level had no hemolysis "
+        st.caption(f"For {hb_alone:,} AIHA/Evans patients with CR, at least one count at CR level had no hemolysis "
                    "marker in the 7 days before it (CR there rests on hemoglobin alone; the AIHA switch under "
                    "Definitions requires a marker).")
