@@ -165,11 +165,11 @@ def _segments(doses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray
     key = key[order]
     boundary = np.r_[True, key[1:] != key[:-1]]
     del key
-    first = order[np.flatnonzero(boundary)]
-    run = np.cumsum(boundary) - 1
+    starts = np.flatnonzero(boundary)
     del boundary
-    change = pd.Series(delta[order]).groupby(run, sort=False).sum().to_numpy()
-    del run, order, delta
+    first = order[starts]
+    change = _run_sums(delta[order], starts)
+    del order, delta
     code, date = code[first], date[first]
     level = pd.Series(change).groupby(code, sort=False).cumsum().round(6).to_numpy()
     same_next = np.r_[code[1:] == code[:-1], False]
@@ -182,6 +182,21 @@ def _segments(doses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray
     }, copy=False)
     kept = ((seg["prednisone_eq_mg"] > 0) & seg["end"].notna()).to_numpy()
     return seg[kept].reset_index(drop=True), code[kept], names
+
+
+def _run_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The sum of each run of `values` (runs begin at `starts`), bit for bit as pandas' grouped
+    sum, which adds with Kahan compensation: a run of one or two values is the plain sum, so only
+    the longer runs (few: the same patient's doses changing on one day) go through pandas.
+    (Grouping 76 M dose changes in pandas took 2 s.)"""
+    sums = np.add.reduceat(values, starts) if len(values) else values[:0]
+    length = np.diff(np.r_[starts, len(values)])
+    long = np.flatnonzero(length > 2)
+    if len(long):
+        rows = np.repeat(starts[long], length[long]) + (np.arange(length[long].sum())
+                                                        - np.repeat(np.cumsum(length[long]) - length[long], length[long]))
+        sums[long] = pd.Series(values[rows]).groupby(np.repeat(np.arange(len(long)), length[long]), sort=False).sum().to_numpy()
+    return sums
 
 
 def _codes_in_text_order(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
