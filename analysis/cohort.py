@@ -97,7 +97,8 @@ def _build(raw: RawCohort, progress: Progress | None = None,
     if progress:
         progress(CHECKING, 2, 3)
     t0 = time.perf_counter()
-    tables, report = validate(raw.tables)
+    # raw is spent here: its tables are let go as they are typed (validate's release).
+    tables, report = validate(raw.tables, release=True)
     timings[CHECKING] = time.perf_counter() - t0
     report = notes + report
     if tables is None:

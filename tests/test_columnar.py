@@ -152,3 +152,18 @@ def test_the_shipped_endpoints_are_those_the_code_before_the_columnar_pipeline_d
     """tests/golden/shipped-endpoints.parquet was written by `python -m analysis endpoints data/cohort`
     at ed994ea, before issue 15. Every column and every dtype must still be the same."""
     pd.testing.assert_frame_equal(endpoints_table(shipped), pd.read_parquet(GOLDEN))
+
+
+@pytest.mark.parametrize("per_chunk", [1, 7, 100])
+def test_endpoints_derived_in_chunks_of_patients_are_those_of_one_pass(shipped, monkeypatch, per_chunk):
+    """A large cohort's lab courses are derived a chunk of patients at a time (derive.PATIENTS_PER_CHUNK);
+    here the shipped cohort is cut into chunks of 1, 7 and 100 patients — chunks with no labs,
+    no responders, one diagnosis — and every endpoint, dtype and problem must be as one pass gave."""
+    from analysis import derive as derivation
+
+    whole = derivation.derive(shipped.tables)
+    monkeypatch.setattr(derivation, "PATIENTS_PER_CHUNK", per_chunk)
+    chunked = derivation.derive(shipped.tables)
+    pd.testing.assert_frame_equal(chunked.patients, whole.patients)
+    pd.testing.assert_frame_equal(chunked.steroid_segments, whole.steroid_segments)
+    assert chunked.problems == whole.problems
