@@ -167,3 +167,14 @@ def test_endpoints_derived_in_chunks_of_patients_are_those_of_one_pass(shipped, 
     pd.testing.assert_frame_equal(chunked.patients, whole.patients)
     pd.testing.assert_frame_equal(chunked.steroid_segments, whole.steroid_segments)
     assert chunked.problems == whole.problems
+
+
+def test_a_time_of_day_anywhere_in_a_date_column_is_found_block_by_block():
+    """Dates are normalised only when some value is not at midnight (schema._all_midnight looks a
+    block at a time); a time of day in a later block, next to missing dates, must still be found."""
+    times = pd.Series(pd.to_datetime(["2020-01-01", None, "2021-05-03", None, "2021-05-04 13:30", "2021-05-05"], format="mixed"))
+    ns = times.to_numpy().view(np.int64)
+    assert not schema._all_midnight(ns, block=2)
+    assert not schema._all_midnight(ns)
+    assert schema._all_midnight(np.delete(ns, 4), block=2)
+    assert schema._all_midnight(ns[:0])
