@@ -854,9 +854,9 @@ def patient_numbers(column: pd.Series, ids: pd.Index) -> np.ndarray:
     if isinstance(column.dtype, pd.CategoricalDtype) and not ids.hasnans:
         codes = column.cat.codes.to_numpy()
         per_category = ids.get_indexer(column.cat.categories.astype(object))
-        if not len(per_category):
-            return np.full(len(codes), -1, dtype=np.int64)
-        return np.where(codes >= 0, per_category.take(codes, mode="clip"), -1)
+        # A missing id's code is −1, which takes the −1 put last: one array as long as the
+        # column, not three (a mask, the look-up, the choice between them).
+        return np.append(per_category, -1).astype(np.int64, copy=False).take(codes)
     return ids.get_indexer(column.astype(object))
 
 
