@@ -59,12 +59,19 @@ def covariates(patients: pd.DataFrame) -> pd.DataFrame:
     return x[list(COVARIATES)]
 
 
+def _varies(values: pd.Series) -> bool:
+    """Two or more distinct values (missing ones aside): nunique() ≥ 2, without hashing every value."""
+    v = values.to_numpy(dtype=float, na_value=np.nan)
+    v = v[~np.isnan(v)]
+    return len(v) > 0 and v.min() != v.max()
+
+
 def varying(x: pd.DataFrame) -> list[str]:
     """The covariates a model can use in this selection: those that vary, less any that the others
     (and the intercept) already determine — in the shipped format "baseline platelets not measured"
     is the AIHA indicator, so one of them goes (R's `glm` and `coxph` would report it as NA)."""
     kept: list[str] = []
-    names = [c for c in COVARIATES if x[c].nunique() >= 2]
+    names = [c for c in COVARIATES if _varies(x[c])]
     full = np.column_stack([np.ones(len(x)), x[names].to_numpy(float)])
     # One QR decomposition of the intercept and every candidate: a set of columns of `full` is
     # Q times the same columns of R, and Q keeps lengths, so R's columns have the singular values
@@ -240,7 +247,7 @@ def weighted_rates(outcome: pd.Series, treated: pd.Series, weights: pd.Series) -
         if 0 < a < 1 and 0 < b < 1:
             # One covariate, 0/1: the maximum likelihood puts each arm's fitted risk at its weighted
             # rate, so IRLS starts there and stops after one check instead of six steps (at
-            # 100,000 patients 35 → 10 ms a fit); statsmodels still fits and gives the variance.
+            # 90,000 patients 49 → 30 ms a fit); statsmodels still fits and gives the variance.
             start = np.array([_logit(b), _logit(a) - _logit(b)])
             logit = sm.GLM(y, x, family=sm.families.Binomial(), var_weights=w).fit(start_params=start, cov_type="HC0")
             beta, se_b = float(logit.params[1]), sandwich(logit)

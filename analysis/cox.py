@@ -83,14 +83,21 @@ class _Times:
         p = x.shape[1]
         self.pairs = np.triu_indices(p)
         a, b = self.pairs
-        columns = np.ascontiguousarray(self.x.T)
-        self.columns = np.vstack([np.ones((1, len(self.t))), columns, columns[a] * columns[b]])
+        # Filled in place, and `risk_sums` weighs them into one buffer kept for every iteration:
+        # at a million patients each array is hundreds of MB, and fresh memory of that size is
+        # slow to come by (bench/pipeline.py).
+        self.columns = np.empty((1 + p + len(a), len(self.t)))
+        self.columns[0] = 1.0
+        self.columns[1:1 + p] = self.x.T
+        for row, (i, j) in enumerate(zip(a, b), start=1 + p):
+            np.multiply(self.columns[1 + i], self.columns[1 + j], out=self.columns[row])
+        self._weighted = np.empty_like(self.columns)
         self.dead_weight = self.w * self.e
 
     def risk_sums(self, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each event time (ascending) and each row of `columns`: Σ of risk·column over the
         risk set {tᵢ ≥ t}, and over the deaths at t. Two arrays of (event times × rows)."""
-        weighted = self.columns * risk
+        weighted = np.multiply(self.columns, risk, out=self._weighted)
         per_run = np.add.reduceat(weighted, self.run_starts, axis=1)
         at_risk = np.cumsum(per_run, axis=1)[:, self.event_run]
         weighted *= self.e  # the deaths only
