@@ -392,8 +392,9 @@ def problem_from_mask(
     `values`, when given, are shown in the examples instead of the column's current values
     (e.g. the raw text that could not be read as a number).
     """
-    mask = mask.fillna(False).astype(bool)
-    n = int(mask.sum())
+    if mask.dtype != bool:  # a plain boolean mask (most of them, up to 48 M rows) is used as it is
+        mask = mask.fillna(False).astype(bool)
+    n = int(np.count_nonzero(mask.to_numpy()))
     if n == 0:
         return None
     shown = df
