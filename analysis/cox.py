@@ -6,8 +6,8 @@ took 28.9 s, most of it there), and for tied event times with non-integer weight
 differs from R's `coxph(…, weights = w, robust = TRUE)` by about 2e-4 in the confidence limits.
 Here every step is a sorted, cumulative array operation, and the result equals R's to 1e-6
 (tests/test_r_oracle.py). It also fits the adjusted page's multivariable model, so that the page's
-models have one implementation (the relapse model of 100,000 patients: 0.12 s, lifelines 0.33 s); lifelines
-fits the unadjusted survival models.
+models have one implementation (the relapse model of 100,000 patients: 0.12 s, lifelines 0.33 s).
+The unadjusted one-covariate models are `survival._efron_binary_cox`, from counts at risk.
 
 The likelihood is R's (Therneau & Grambsch 2000, §3.3): at an event time with d tied deaths of
 total weight W, Efron's approximation removes the dying patients' risk from the denominator in

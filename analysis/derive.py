@@ -144,22 +144,26 @@ def lab_courses(tables: Tables, patients: pd.DataFrame, number: np.ndarray, defi
     return _by_patient(course, ids), _by_patient(base_plt, ids), _by_patient(base_hgb, ids), assessed, hb_alone
 
 
+def _chunks(number: np.ndarray, patients: int):
+    """(first patient number, rows of `number` in the chunk) for each PATIENTS_PER_CHUNK patients
+    numbered 0 … patients − 1."""
+    for lo in range(0, patients, PATIENTS_PER_CHUNK):
+        yield lo, np.flatnonzero((number >= lo) & (number < lo + PATIENTS_PER_CHUNK))
+
+
 def lab_courses_in_chunks(tables: Tables, patients: pd.DataFrame, number: np.ndarray, definitions: Definitions,
-                          test_is, per_chunk: int | None = None):
-    """`lab_courses`, `per_chunk` patients (PATIENTS_PER_CHUNK) at a time, in the order of the
-    patients table: each chunk's lab rows are taken out, numbered from 0, and derived alone; the
-    per-patient results are put end to end. The same results as one call (tests/test_columnar.py),
-    in a fraction of the memory."""
-    per_chunk = per_chunk or PATIENTS_PER_CHUNK
-    if len(patients) <= per_chunk:
+                          test_is):
+    """`lab_courses`, PATIENTS_PER_CHUNK patients at a time, in the order of the patients table:
+    each chunk's lab rows are taken out, numbered from 0, and derived alone; the per-patient
+    results are put end to end. The same results as one call (tests/test_columnar.py), in a
+    fraction of the memory."""
+    if len(patients) <= PATIENTS_PER_CHUNK:
         return lab_courses(tables, patients, number, definitions, test_is)
     parts = []
-    for lo in range(0, len(patients), per_chunk):
-        hi = min(lo + per_chunk, len(patients))
-        rows = np.flatnonzero((number >= lo) & (number < hi))
+    for lo, rows in _chunks(number, len(patients)):
         labs = tables.labs.take(rows)
-        parts.append(lab_courses(replace(tables, labs=labs), patients.iloc[lo:hi], (number[rows] - lo).astype(number.dtype),
-                                 definitions, rows_of_test(labs)))
+        parts.append(lab_courses(replace(tables, labs=labs), patients.iloc[lo:lo + PATIENTS_PER_CHUNK],
+                                 (number[rows] - lo).astype(number.dtype), definitions, rows_of_test(labs)))
         del labs, rows
     course, base_plt, base_hgb, assessed, hb_alone = zip(*parts)
     return (pd.concat(course), pd.concat(base_plt), pd.concat(base_hgb), np.concatenate(assessed),
@@ -185,11 +189,7 @@ def _segments(doses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray
         return seg, code, names
     # A chunk of patients at a time (PATIENTS_PER_CHUNK), in the ids' text order, so that the
     # pieces put end to end are the segments in the order one pass gives.
-    parts = []
-    for lo in range(0, len(names), PATIENTS_PER_CHUNK):
-        rows = np.flatnonzero((codes >= lo) & (codes < lo + PATIENTS_PER_CHUNK))
-        if len(rows):
-            parts.append(_segments_of(doses.take(rows), codes[rows], names))
+    parts = [_segments_of(doses.take(rows), codes[rows], names) for _, rows in _chunks(codes, len(names)) if len(rows)]
     return (pd.concat([seg for seg, _ in parts], ignore_index=True), np.concatenate([code for _, code in parts]),
             names)
 

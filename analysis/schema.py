@@ -503,11 +503,7 @@ def _text_column(raw: pd.Series, lookup: dict[str, str] | None = None,
     give row by row, in one factorisation, and without checking millions of cells one by one as
     `.astype("string")` does (a lab table's patient ids and test codes: 4.8 M rows, 100,000 and
     six distinct values). With `categorical`, both come back as pandas Categoricals."""
-    if isinstance(raw.dtype, pd.CategoricalDtype):
-        # Read from Parquet: its distinct values are already there, and each row's code.
-        codes, uniques = raw.cat.codes.to_numpy(), raw.cat.categories.to_numpy(dtype=object)
-    else:
-        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    codes, uniques = _factorized(raw)  # from Parquet, a Categorical: its own codes and values
     u = pd.Series(uniques, dtype=object).astype(str).str.strip()
     u = u.where(u.ne(""), None)
 

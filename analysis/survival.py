@@ -3,8 +3,8 @@ with CIs, survival at landmarks, log-rank test, Cox hazard ratio, and subgroup h
 
 lifelines does the Kaplan–Meier estimation (exponential Greenwood CIs = R's
 conf.type = "log-log"). The log-rank test (R's survdiff) and the Cox hazard ratio (Efron ties =
-R's coxph default) are computed here for speed, see `_logrank_terms` and `_efron_binary_cox`. Small or empty groups never raise: values are
-NaN and `reason` says why.
+R's coxph default) are computed here for speed, see `_logrank_terms` and `_efron_binary_cox`.
+Small or empty groups never raise: values are NaN and `reason` says why.
 """
 
 from __future__ import annotations
