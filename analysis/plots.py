@@ -244,6 +244,26 @@ def _step(curve: KMCurve, column: str) -> tuple[np.ndarray, np.ndarray]:
     return t, v
 
 
+# Censor marks per arm at most: a mark per censored time crowds a large cohort's curve into a
+# solid band (100,000 patients: tens of thousands of times), so beyond this each 1/CENSOR_STRETCHES
+# of the time axis where someone was censored gets one mark, at its first censored time, its
+# hover saying how many were censored in that stretch.
+MAX_CENSOR_MARKS = 300
+CENSOR_STRETCHES = 80
+
+
+def _censor_marks(table: pd.DataFrame, axis_end: float) -> tuple[pd.DataFrame, bool]:
+    """time, survival, censored of the censored times of a KM table, thinned as MAX_CENSOR_MARKS
+    says, and whether they were thinned."""
+    cens = table.loc[table["censored"] > 0, ["time", "survival", "censored"]]
+    if len(cens) <= MAX_CENSOR_MARKS:
+        return cens, False
+    stretch = np.minimum((cens["time"].to_numpy(float) / axis_end * CENSOR_STRETCHES).astype(int), CENSOR_STRETCHES - 1)
+    first = cens.groupby(stretch, sort=True).agg(time=("time", "first"), survival=("survival", "first"),
+                                                   censored=("censored", "sum"))
+    return first.reset_index(drop=True), True
+
+
 def _km_panel(comparison: ArmComparison, col: int, columns: int, ticks: tuple[float, ...], *, show_ci: bool,
               cumulative: bool, legend: bool, counts_in_legend: bool = False,
               font_size: int = 13) -> tuple[list[dict], dict, list[dict], list[dict]]:
@@ -274,12 +294,15 @@ def _km_panel(comparison: ArmComparison, col: int, columns: int, ticks: tuple[fl
                                name=f"{ARM_LABELS[arm]} (n = {curve.n:,}, events = {curve.events:,})" if counts_in_legend
                                else ARM_LABELS[arm],
                                hovertemplate="%{x:.1f} months: %{y:.1f}%<extra>" + ARM_LABELS[arm] + "</extra>", **on_top))
-            cens = curve.table[curve.table["censored"] > 0]
+            cens, thinned = _censor_marks(curve.table, ticks[-1])
             if len(cens):
                 traces.append(dict(type="scatter", x=cens["time"].to_numpy(float),
                                    y=100 * flip(cens["survival"].to_numpy(float)), mode="markers",
                                    marker=dict(symbol="line-ns-open", size=9, color=color), showlegend=False,
-                                   hovertemplate="censored at %{x:.1f} months<extra></extra>", **on_top))
+                                   customdata=cens["censored"].to_numpy(int),
+                                   hovertemplate="%{customdata:,} censored at %{x:.1f} months<extra></extra>"
+                                   if not thinned else
+                                   "%{customdata:,} censored in the stretch from %{x:.1f} months<extra></extra>", **on_top))
             if not missing(curve.median):
                 traces.append(dict(type="scatter", x=[curve.median, curve.median], y=[0, 50], mode="lines",
                                    line=dict(color=color, dash="dot", width=1.5), showlegend=False,

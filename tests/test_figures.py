@@ -117,3 +117,30 @@ def test_large_cohorts_draw_boxes_and_troughs_without_every_point():
     assert len(points.x) == plots.MAX_SCATTER_POINTS and "random 20,000 of 50,000" in points.name
     few = many.head(100)
     assert len(plots.troughs(few).data[0].x) == 100 and plots.troughs(few).data[0].name == "trough level"
+
+
+def test_a_large_cohorts_censor_marks_are_one_per_stretch_of_the_axis_with_their_count():
+    """Tens of thousands of censored times drawn one by one made a solid band over the curve: beyond
+    plots.MAX_CENSOR_MARKS an arm gets one mark per 1/CENSOR_STRETCHES of the axis, and the marks
+    still account for every censored patient; a small cohort keeps a mark per censored time."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis import plots
+    from analysis.survival import compare_arms
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    df = pd.DataFrame({"arm": rng.choice(["tacrolimus", "control"], n), "months": rng.uniform(0, 48, n).round(3),
+                       "relapsed": rng.random(n) < 0.3})
+    fig = plots.km(compare_arms(df, "months", "relapsed"), "t", "y")
+    marks = [t for t in fig.data if t.mode == "markers"]
+    assert len(marks) == 2
+    for arm, trace in zip(["tacrolimus", "control"], marks):
+        assert len(trace.x) <= plots.CENSOR_STRETCHES
+        assert int(np.sum(trace.customdata)) == int((~df.loc[df["arm"] == arm, "relapsed"]).sum())
+        assert "censored in the stretch from" in trace.hovertemplate
+    small = plots.km(compare_arms(df.head(200), "months", "relapsed"), "t", "y")
+    small_marks = [t for t in small.data if t.mode == "markers"]
+    assert sum(len(t.x) for t in small_marks) == int((~df.head(200)["relapsed"]).sum())
+    assert all("censored at" in t.hovertemplate for t in small_marks)
