@@ -23,6 +23,7 @@ from scipy import stats
 from . import cox
 from .relapse import responders
 from .schema import AIHA, ARM_TACROLIMUS, ES
+from .survival import km_steps
 
 NAN = float("nan")
 ATE, ATT = "ATE", "ATT"
@@ -387,19 +388,16 @@ def multivariable_cox(patients: pd.DataFrame, duration: str, event: str) -> Adju
 
 
 def weighted_km(durations: pd.Series, events: pd.Series, weights: pd.Series) -> pd.DataFrame:
-    """Kaplan–Meier estimate with weights (lifelines; R: `survfit(…, weights = w)`): time and
-    survival, one row per distinct time from 0."""
-    from lifelines import KaplanMeierFitter
-
-    frame = pd.DataFrame({"d": pd.to_numeric(durations, errors="coerce"), "e": np.asarray(events, bool),
-                          "w": np.asarray(weights, float)}, index=durations.index).dropna()
-    if frame.empty:
+    """Kaplan–Meier estimate with case weights (`survival.km_steps`, lifelines' formulas; R:
+    `survfit(…, weights = w)`): time and survival, one row per distinct time from 0."""
+    d = pd.to_numeric(durations, errors="coerce").to_numpy(float)
+    e = np.asarray(events, bool)
+    w = np.asarray(weights, float)
+    ok = ~(np.isnan(d) | np.isnan(w))
+    if not ok.any():
         return pd.DataFrame({"time": [], "survival": []})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # non-integer weights are what IPTW gives
-        kmf = KaplanMeierFitter().fit(frame["d"], frame["e"], weights=frame["w"])
-    sf = kmf.survival_function_.iloc[:, 0]
-    return pd.DataFrame({"time": sf.index.to_numpy(float), "survival": sf.to_numpy(float)})
+    steps = km_steps(d[ok], e[ok], w[ok])
+    return pd.DataFrame({"time": steps.time, "survival": steps.survival})
 
 
 @dataclass(frozen=True)

@@ -336,6 +336,10 @@ wv <- function(x, w) sum(w * (x - wm(x, w))^2) / sum(w)
 smd <- function(x, t, w) (wm(x[t == 1], w[t == 1]) - wm(x[t == 0], w[t == 0])) /
   sqrt((wv(x[t == 1], w[t == 1]) + wv(x[t == 0], w[t == 0])) / 2)
 out('smd', sapply(cov, function(c) smd(d[[c]], d$tac, d$w)))
+for (a in 0:1) {
+  km <- survfit(Surv(rfs, relapsed) ~ 1, data = r[r$tac == a, ], weights = w)
+  out(paste0('wkm', a, '.time'), km$time); out(paste0('wkm', a, '.surv'), km$surv)
+}
 """
 
 
@@ -343,7 +347,8 @@ def test_adjusted_comparison_equals_r(shipped, tmp_path):
     """Propensity score (glm), weighted risk difference and odds ratio with design-based SE
     (survey::svyglm), IPTW-weighted Cox with robust SE and the multivariable Cox (coxph), and the
     weighted SMDs by the documented formula, on the shipped cohort."""
-    from analysis.adjusted import balance, covariates, iptw, multivariable_cox, propensity, weighted_cox, weighted_rates
+    from analysis.adjusted import (balance, covariates, iptw, multivariable_cox, propensity, weighted_cox, weighted_km,
+                                   weighted_rates)
 
     p = shipped.endpoints
     p = p[p["responded"].notna()]
@@ -367,6 +372,39 @@ def test_adjusted_comparison_equals_r(shipped, tmp_path):
     close([mv.hazard_ratio, *mv.ci], r["mcox"], rtol=1e-5)
     table = balance(p, weights).set_index("covariate")
     close(table.loc[list(model.used), "smd_after"].to_numpy(), r["smd"])
+    for tac, rows in responders.dropna(subset=["rfs_months"]).groupby(responders["arm"] == "tacrolimus"):
+        curve = weighted_km(rows["rfs_months"], rows["relapsed"].astype("boolean").fillna(False), weights[rows.index])
+        curve = curve.set_index("time").loc[r[f"wkm{int(tac)}.time"], "survival"]
+        close(curve, r[f"wkm{int(tac)}.surv"])
+
+
+WEIGHTED_KM_R = """
+d <- read.csv('data.csv')
+km <- survfit(Surv(time, event) ~ 1, data = d, weights = w)
+out('time', km$time); out('surv', km$surv); out('n.risk', km$n.risk)
+"""
+
+
+def test_weighted_kaplan_meier_equals_r_where_everyone_left_has_the_event(tmp_path):
+    """Non-integer weights, ties, and a last time at which everyone still at risk has the event:
+    R's curve ends at 0, and so does ours (lifelines' stops above 0 when the weights' rounding
+    leaves a trace at risk)."""
+    from analysis.adjusted import weighted_km
+    from analysis.survival import km_steps
+
+    rng = np.random.default_rng(9)
+    for n in (47, 300):
+        time = np.round(rng.exponential(10, n), 0)
+        time[np.argmax(time)] = time.max() + 1  # one patient last, with the event
+        event = rng.random(n) < 0.6
+        event[np.argmax(time)] = True
+        w = rng.gamma(2, 1, n)
+        r = run_r(WEIGHTED_KM_R, tmp_path, pd.DataFrame({"time": time, "event": event.astype(int), "w": w}))
+        curve = weighted_km(pd.Series(time), pd.Series(event), pd.Series(w)).set_index("time")
+        close(curve.loc[r["time"], "survival"], r["surv"])
+        assert curve["survival"].iloc[-1] == 0.0
+        steps = km_steps(time, event, w)
+        close(steps.at_risk[1:] if steps.time[0] == 0 and 0 not in time else steps.at_risk, r["n.risk"])
 
 
 def test_the_r_lines_of_the_report_docs_rerun_the_adjusted_comparison(shipped, tmp_path):

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from lifelines import CoxPHFitter
+from lifelines import CoxPHFitter, KaplanMeierFitter
 
-from analysis.survival import compare_arms, cox_hazard_ratio, kaplan_meier, number_at_risk, quantile_time
+from analysis.survival import compare_arms, cox_hazard_ratio, kaplan_meier, km_steps, number_at_risk, quantile_time
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -65,3 +65,38 @@ def test_a_logrank_test_without_information_says_so():
     assert math.isnan(res.p_value) and "no information" in res.reason
     ok = logrank([2.0, 3, 4, 5], [1, 1, 0, 1], [1.0, 2, 6, 7], [1, 1, 1, 0])
     assert ok.reason == "" and ok.statistic == pytest.approx(0.1603149, rel=1e-6)  # R's survdiff
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_km_steps_equal_lifelines(seed):
+    """km_steps against lifelines' KaplanMeierFitter: the same times, counts at risk, survival and
+    exponential Greenwood limits, on tied, zero and censored durations, with and without weights
+    (with weights, where lifelines' curve has not ended: see the R test of weighted curves)."""
+    import warnings
+
+    rng = np.random.default_rng(seed)
+    for n in (1, 2, 17, 250, 3000):
+        time = np.round(rng.exponential(10, n), seed % 3)
+        time[: n // 5] = 0.0 if seed % 2 else time[: n // 5]
+        event = rng.random(n) < rng.uniform(0.1, 0.9)
+        for weights in (None, rng.gamma(2.0, 1.0, n)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # lifelines warns about non-integer weights
+                theirs = KaplanMeierFitter().fit(time, event, weights=weights)
+            ours = km_steps(time, event, weights)
+            table = theirs.event_table
+            np.testing.assert_array_equal(ours.time, table.index.to_numpy(float))
+            # lifelines subtracts from the total what left before: rounding of the order of the total × ε
+            np.testing.assert_allclose(ours.at_risk, table["at_risk"].to_numpy(float), rtol=1e-12,
+                                       atol=1e-13 * ours.at_risk[0])
+            np.testing.assert_allclose(ours.events, table["observed"].to_numpy(float), rtol=1e-12)
+            survival = theirs.survival_function_.iloc[:, 0].reindex(table.index).to_numpy()
+            ended = ours.survival <= 0
+            np.testing.assert_allclose(ours.survival[~ended], survival[~ended], rtol=1e-10, atol=1e-15)
+            if weights is None:
+                low, high = ours.ci()
+                limits = theirs.confidence_interval_.reindex(table.index).to_numpy()
+                defined = (ours.survival < 1) & ~ended
+                np.testing.assert_allclose(low[defined], limits[defined, 0], rtol=1e-12)
+                np.testing.assert_allclose(high[defined], limits[defined, 1], rtol=1e-12)
+                assert np.isnan(low[~defined]).all() and np.isnan(high[~defined]).all()
