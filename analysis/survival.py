@@ -131,8 +131,8 @@ def km_steps(durations: np.ndarray, events: np.ndarray, weights: np.ndarray | No
     tests/test_survival.py checks every value against lifelines and R's survfit).
 
     Written here, though lifelines estimates it, for speed: lifelines builds its event table with
-    pandas group-bys (13 ms a curve at 50,000 patients; a report draws ten curves per filter
-    change), this one sort and two bincounts (2 ms).
+    pandas group-bys (11 ms a curve at 50,000 patients; a report draws ten curves per filter
+    change), this one sort and two bincounts (3 ms).
 
     >>> s = km_steps(np.array([2., 3, 3, 5, 8]), np.array([1, 1, 0, 1, 0], bool))
     >>> s.time.tolist(), s.at_risk.tolist(), s.survival.round(3).tolist()
