@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .schema import AGE_BANDS, ARM_TACROLIMUS, ARMS, DIAGNOSES, SEXES, by_arm
+from .schema import AGE_BANDS, ARM_TACROLIMUS, ARMS, DIAGNOSES, SEXES
 
 NAN = float("nan")
 LANDMARK_MONTHS = (6.0, 12.0, 18.0)
@@ -188,24 +188,50 @@ def kaplan_meier(durations: pd.Series, events: pd.Series, label: str = "") -> KM
     d = pd.to_numeric(durations, errors="coerce").to_numpy(float)
     e = np.asarray(events, dtype=bool)
     ok = ~np.isnan(d)
-    d, e = d[ok], e[ok]
-    if len(d) == 0:
+    return _curve(_steps(d[ok], e[ok]), label)
+
+
+def _steps(durations: np.ndarray, events: np.ndarray) -> KMSteps | None:
+    """`km_steps` of a group's durations (no missing values) and event flags; None when empty."""
+    return km_steps(durations, events) if len(durations) else None
+
+
+def _curve(steps: KMSteps | None, label: str) -> KMCurve:
+    """The `KMCurve` of a group's `km_steps` (None: no patients)."""
+    if steps is None:
         empty = pd.DataFrame(columns=["time", "at_risk", "events", "censored", "survival", "ci_low", "ci_high"])
         return KMCurve(label, 0, 0, empty, NAN, (NAN, NAN), "no patients")
-    steps = km_steps(d, e)
     low, high = steps.ci()
     table = pd.DataFrame({
         "time": steps.time, "at_risk": steps.at_risk.astype(int), "events": steps.events.astype(int),
         "censored": (steps.removed - steps.events).astype(int), "survival": steps.survival,
         "ci_low": low, "ci_high": high,
     })
-    t, s = table["time"].to_numpy(), table["survival"].to_numpy()
+    t, s = steps.time, steps.survival
     median = quantile_time(t, s)
     # The CI of the median: where the lower and the upper confidence curves cross 0.5. Where a
     # curve is undefined (estimate 1 or 0) it is skipped, as R does.
-    median_ci = (quantile_time(t, table["ci_low"].to_numpy(float)), quantile_time(t, table["ci_high"].to_numpy(float)))
-    reason = "" if int(e.sum()) else "no events"
-    return KMCurve(label, int(len(d)), int(e.sum()), table, median, median_ci, reason)
+    median_ci = (quantile_time(t, low), quantile_time(t, high))
+    n, events = int(steps.at_risk[0]), int(steps.events.sum())
+    return KMCurve(label, n, events, table, median, median_ci, "" if events else "no events")
+
+
+def _at_event_times(a: KMSteps | None, b: KMSteps | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """At each distinct event time of two groups (ascending): the number at risk in the first,
+    in the second, and the events of the first and of the second, read from each group's
+    `km_steps` (its count at risk at its first time at or after the event time)."""
+    times = np.unique(np.concatenate([g.time[g.events > 0] for g in (a, b) if g is not None] or [np.zeros(0)]))
+    counts = []
+    for g in (a, b):
+        if g is None:
+            counts.append((np.zeros(len(times)), np.zeros(len(times))))
+            continue
+        i = np.searchsorted(g.time, times, side="left")
+        inside = i < len(g.time)
+        j = np.minimum(i, len(g.time) - 1)
+        counts.append((np.where(inside, g.at_risk[j], 0.0), np.where(inside & (g.time[j] == times), g.events[j], 0.0)))
+    (n_a, d_a), (n_b, d_b) = counts
+    return n_a, n_b, d_a, d_b
 
 
 def number_at_risk(durations: pd.Series, times: tuple[float, ...] = RISK_TABLE_MONTHS) -> list[int]:
@@ -267,13 +293,17 @@ def logrank(d_a, e_a, d_b, e_b) -> LogRank:
     'no events in either arm'
     """
     d_a, d_b = np.asarray(d_a, float), np.asarray(d_b, float)
-    e_a, e_b = np.asarray(e_a, bool), np.asarray(e_b, bool)
-    if len(d_a) == 0 or len(d_b) == 0:
-        arms = "either arm" if len(d_a) == len(d_b) else "the tacrolimus arm" if len(d_a) == 0 else "the control arm"
+    return _logrank(_steps(d_a, np.asarray(e_a, bool)), _steps(d_b, np.asarray(e_b, bool)))
+
+
+def _logrank(a: KMSteps | None, b: KMSteps | None) -> LogRank:
+    """`logrank` of two groups' `km_steps` (None: no patients)."""
+    if a is None or b is None:
+        arms = "either arm" if a is None and b is None else "the tacrolimus arm" if a is None else "the control arm"
         return LogRank(NAN, NAN, f"no patients in {arms}")
-    if e_a.sum() + e_b.sum() == 0:
+    if a.events.sum() + b.events.sum() == 0:
         return LogRank(NAN, NAN, "no events in either arm")
-    excess, variance = _logrank_terms(d_a, e_a, d_b, e_b)
+    excess, variance = _logrank_terms(*_at_event_times(a, b))
     if variance <= 0:
         # The test has no information (R's survdiff: 0 with variance 0), which is not evidence of
         # equal survival (lifelines would report χ² 0 and p 1).
@@ -283,22 +313,16 @@ def logrank(d_a, e_a, d_b, e_b) -> LogRank:
     return LogRank(float(statistic), float(stats.chi2.sf(statistic, 1)))
 
 
-def _logrank_terms(d_a, e_a, d_b, e_b) -> tuple[float, float]:
+def _logrank_terms(n_a, n_b, deaths_a, deaths_b) -> tuple[float, float]:
     """The first group's observed minus expected events, Σ (dₐ − d·nₐ/n), and the hypergeometric
-    variance, Σ nₐ n_b d (n − d) / (n² (n − 1)), over the distinct event times; the variance is 0
-    when the test has no information. Written here, from sorted arrays, rather than calling
+    variance, Σ nₐ n_b d (n − d) / (n² (n − 1)), over the distinct event times (`_at_event_times`);
+    the variance is 0 when the test has no information. Written here rather than calling
     lifelines' logrank_test: it tabulates the times with pandas (30 ms a test at 90,000 patients,
-    a report runs four; this 4 ms), and it does not expose the variance. Checked against R's
-    survdiff in tests/test_r_oracle.py."""
-    all_d = np.sort(np.r_[d_a, d_b])
-    arm_a = np.sort(d_a)
-    event_d = np.sort(np.r_[d_a[e_a], d_b[e_b]])
-    event_a = np.sort(d_a[e_a])
-    times = np.unique(event_d)
-    n = (len(all_d) - np.searchsorted(all_d, times, side="left")).astype(float)
-    n_a = (len(arm_a) - np.searchsorted(arm_a, times, side="left")).astype(float)
-    deaths = (np.searchsorted(event_d, times, side="right") - np.searchsorted(event_d, times, side="left")).astype(float)
-    deaths_a = (np.searchsorted(event_a, times, side="right") - np.searchsorted(event_a, times, side="left")).astype(float)
+    a report runs four), and it does not expose the variance; here the counts come from the
+    groups' Kaplan–Meier steps, already sorted. Checked against R's survdiff in
+    tests/test_r_oracle.py."""
+    n = n_a + n_b
+    deaths = deaths_a + deaths_b
     excess = float((deaths_a - deaths * n_a / n).sum())
     ok = n > 1
     n, n_a, deaths = n[ok], n_a[ok], deaths[ok]
@@ -316,8 +340,10 @@ class HazardRatio:
     method: str = COX
 
 
-def _efron_binary_cox(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> tuple[float, float]:
-    """Cox regression on one binary covariate with Efron's tie correction: (coefficient, SE).
+def _efron_binary_cox(r1: np.ndarray, r0: np.ndarray, d1: np.ndarray, d0: np.ndarray) -> tuple[float, float]:
+    """Cox regression on one binary covariate with Efron's tie correction, from the numbers at
+    risk (r1 with the covariate, r0 without) and of events (d1, d0) at each distinct event time
+    (`_at_event_times`): (coefficient, SE).
 
     Written here rather than calling lifelines' CoxPHFitter, which gives the same estimate, for
     speed: lifelines loops in Python over the distinct event times (1.1 s per fit with 80,000
@@ -328,19 +354,7 @@ def _efron_binary_cox(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> tup
     is computed from those counts with array operations. tests/test_r_oracle.py checks the
     hazard ratio, its CI and p against R's coxph (Efron ties) to 1e-6.
     """
-    order = np.argsort(time, kind="stable")
-    t, d, g = time[order], event[order].astype(bool), x[order].astype(bool)
-    _, first = np.unique(t, return_index=True)
-    # At risk at each distinct time: everyone whose time is at or after it.
-    n = len(t)
-    at_risk_all = n - first
-    at_risk_1 = np.cumsum(g[::-1])[::-1][first]
-    ev_all = np.add.reduceat(d.astype(int), first)
-    ev_1 = np.add.reduceat((d & g).astype(int), first)
-    keep = ev_all > 0
-    r1, r0 = at_risk_1[keep].astype(float), (at_risk_all - at_risk_1)[keep].astype(float)
-    d1, dd = ev_1[keep].astype(float), ev_all[keep].astype(float)
-    d0 = dd - d1
+    dd = d1 + d0
     # Efron: the l-th of D tied events (l = 0 … D−1) sees the risk set less l/D of the tied set.
     reps = dd.astype(int)
     frac = (np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)) / np.repeat(dd, reps)
@@ -383,19 +397,25 @@ def cox_hazard_ratio(durations, events, treated) -> HazardRatio:
     >>> round(hr.hazard_ratio, 3), [round(x, 3) for x in hr.ci], round(hr.p_value, 4), hr.n, hr.events
     (8.688, [0.975, 77.441], 0.0528, 12, 8)
     """
-    df = pd.DataFrame({"t": np.asarray(durations, float), "e": np.asarray(events, bool),
-                       "tac": np.asarray(treated, bool)}).dropna()
-    n, ev = len(df), int(df["e"].sum())
-    if df["tac"].nunique() < 2:
-        arms = "either arm" if df.empty else "the control arm" if df["tac"].all() else "the tacrolimus arm"
+    t, e, tac = np.asarray(durations, float), np.asarray(events, bool), np.asarray(treated, bool)
+    ok = ~np.isnan(t)
+    t, e, tac = t[ok], e[ok], tac[ok]
+    return _hazard_ratio(_steps(t[tac], e[tac]), _steps(t[~tac], e[~tac]))
+
+
+def _hazard_ratio(treated: KMSteps | None, control: KMSteps | None) -> HazardRatio:
+    """`cox_hazard_ratio` of the two arms' `km_steps` (None: no patients)."""
+    groups = [g for g in (treated, control) if g is not None]
+    n, ev = int(sum(g.at_risk[0] for g in groups)), int(sum(g.events.sum() for g in groups))
+    if treated is None or control is None:
+        arms = "either arm" if not groups else "the control arm" if control is None else "the tacrolimus arm"
         return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, f"no patients in {arms}")
-    by_arm = df.groupby("tac")["e"].sum()
     if ev == 0:
         return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, "no events in either arm")
-    if (by_arm == 0).any():
-        arm = "tacrolimus" if by_arm.get(True, 0) == 0 else "control"
+    if treated.events.sum() == 0 or control.events.sum() == 0:
+        arm = "tacrolimus" if treated.events.sum() == 0 else "control"
         return HazardRatio(NAN, (NAN, NAN), NAN, n, ev, f"no events in the {arm} arm")
-    beta, se = _efron_binary_cox(df["t"].to_numpy(), df["e"].to_numpy(), df["tac"].to_numpy())
+    beta, se = _efron_binary_cox(*_at_event_times(treated, control))
     if not (math.isfinite(beta) and math.isfinite(se)):
         return HazardRatio(NAN, (NAN, NAN), NAN, n, ev,
                            "no finite estimate from these events")
@@ -444,20 +464,24 @@ def compare_arms(patients: pd.DataFrame, duration: str, event: str,
     {'tacrolimus': {0.0: 6, 6.0: 3, 12.0: 0}, 'control': {0.0: 6, 6.0: 5, 12.0: 3}}
     """
     df = patients[["arm", duration, event]].dropna(subset=[duration])
-    df = df.assign(**{event: df[event].astype("boolean").fillna(False).astype(bool)})
+    months = pd.to_numeric(df[duration], errors="coerce").to_numpy(float)
+    events = df[event].astype("boolean").fillna(False).to_numpy(bool)
+    # One sort per arm: its Kaplan–Meier steps give the curve, and their counts at risk and of
+    # events give the log-rank test and the hazard ratio.
+    known = ~np.isnan(months)
+    masks = {arm: df["arm"].eq(arm).to_numpy(bool, na_value=False) & known for arm in ARMS}
+    steps = {arm: _steps(months[m], events[m]) for arm, m in masks.items()}
     curves, rows, risk = {}, [], {}
     for arm in ARMS:
-        sub = df[df["arm"] == arm]
-        curves[arm] = kaplan_meier(sub[duration], sub[event], arm)
+        curves[arm] = _curve(steps[arm], arm)
         for m in landmarks:
             s, lo, hi = curves[arm].at(m)
             rows.append({"arm": arm, "months": m, "survival": s, "ci_low": lo, "ci_high": hi})
-        risk[arm] = number_at_risk(sub[duration], risk_times)
-    a, b = by_arm(df)
-    lr = logrank(a[duration], a[event], b[duration], b[event])
-    hr = cox_hazard_ratio(df[duration], df[event], df["arm"] == ARM_TACROLIMUS)
+        risk[arm] = curves[arm].at_risk_at(risk_times)
+    treated, control = (steps[arm] for arm in ARMS)
     at_risk = pd.DataFrame(risk, index=pd.Index(risk_times, name="months")).T
-    return ArmComparison(curves, lr, hr, pd.DataFrame(rows), at_risk, {arm: int((df["arm"] == arm).sum()) for arm in ARMS})
+    return ArmComparison(curves, _logrank(treated, control), _hazard_ratio(treated, control), pd.DataFrame(rows),
+                         at_risk, {arm: int(masks[arm].sum()) for arm in ARMS})
 
 
 def subgroup_hazard_ratios(patients: pd.DataFrame, duration: str, event: str) -> pd.DataFrame:
