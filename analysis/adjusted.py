@@ -100,17 +100,17 @@ class Propensity:
     reason: str = ""  # why no model could be fitted, "" when it was
 
 
-def propensity(patients: pd.DataFrame) -> Propensity:
+def propensity(patients: pd.DataFrame, x: pd.DataFrame | None = None) -> Propensity:
     """Propensity score of tacrolimus by logistic regression on `covariates` (statsmodels GLM,
     binomial family, logit link; the same fit as R's `glm(family = binomial)`). Covariates that do
     not vary under the filters (for example diagnosis when one is selected), or that the others
     determine, are left out (`varying`) and named by their absence in `used`. A selection without both arms, or with complete separation,
-    gets NaN scores and a reason."""
+    gets NaN scores and a reason. `x`: the patients' `covariates`, when already computed."""
     treated = (patients["arm"] == ARM_TACROLIMUS).astype(float)
     empty = pd.Series(NAN, index=patients.index)
     if treated.nunique() < 2:
         return Propensity(empty, (), pd.Series(dtype=float), "the selection has patients in one arm only")
-    x = covariates(patients)
+    x = covariates(patients) if x is None else x
     used = tuple(varying(x))
     design = sm.add_constant(x[list(used)], has_constant="add")
     with warnings.catch_warnings():
@@ -187,19 +187,33 @@ def smd(x: pd.Series, treated: pd.Series, weights: pd.Series | None = None) -> f
     v = np.asarray(x, float)
     t = np.asarray(treated, bool)
     w = np.ones(len(v)) if weights is None else np.asarray(weights, float)
-    m1, v1 = _weighted_mean_var(v[t], w[t])
-    m0, v0 = _weighted_mean_var(v[~t], w[~t])
+    return _smd(v[t], w[t], v[~t], w[~t])
+
+
+def _smd(x1: np.ndarray, w1: np.ndarray, x0: np.ndarray, w0: np.ndarray) -> float:
+    """`smd` of the values and weights of the tacrolimus arm (x1, w1) and of the control arm."""
+    m1, v1 = _weighted_mean_var(x1, w1)
+    m0, v0 = _weighted_mean_var(x0, w0)
     pooled = math.sqrt((v1 + v0) / 2)
     return (m1 - m0) / pooled if pooled > 0 else NAN
 
 
-def balance(patients: pd.DataFrame, weights: pd.Series) -> pd.DataFrame:
+def balance(patients: pd.DataFrame, weights: pd.Series, x: pd.DataFrame | None = None) -> pd.DataFrame:
     """The balance table (the love plot's rows): per covariate its label and the SMD before and
-    after weighting. A weighted |SMD| above 0.1 is the usual sign of residual imbalance."""
-    x = covariates(patients)
-    t = patients["arm"] == ARM_TACROLIMUS
-    rows = [{"covariate": c, "label": COVARIATE_LABELS[c], "smd_before": smd(x[c], t), "smd_after": smd(x[c], t, weights)}
-            for c in COVARIATES]
+    after weighting. A weighted |SMD| above 0.1 is the usual sign of residual imbalance. `x`: the
+    patients' `covariates`, when already computed."""
+    x = covariates(patients) if x is None else x
+    t = (patients["arm"] == ARM_TACROLIMUS).to_numpy(bool, na_value=False)
+    w = np.asarray(weights, float)
+    # The covariates split by arm once, a contiguous row per covariate (`smd` on each column split
+    # them again: 16 splits of every column per table).
+    columns = x[list(COVARIATES)].to_numpy(float).T
+    arms = [(columns[:, m], w[m]) for m in (t, ~t)]
+    rows = []
+    for j, c in enumerate(COVARIATES):
+        (v1, w1), (v0, w0) = ((values[j], weight) for values, weight in arms)
+        rows.append({"covariate": c, "label": COVARIATE_LABELS[c],
+                     "smd_before": _smd(v1, np.ones(len(v1)), v0, np.ones(len(v0))), "smd_after": _smd(v1, w1, v0, w0)})
     return pd.DataFrame(rows)
 
 
@@ -376,12 +390,13 @@ def weighted_cox(patients: pd.DataFrame, duration: str, event: str, weights: pd.
     return _cox(frame, ["tacrolimus"], "w", True, WEIGHTED_COX)
 
 
-def multivariable_cox(patients: pd.DataFrame, duration: str, event: str) -> AdjustedHazard:
+def multivariable_cox(patients: pd.DataFrame, duration: str, event: str, x: pd.DataFrame | None = None) -> AdjustedHazard:
     """Hazard ratio of tacrolimus from a Cox model with the arm and the propensity covariates that
     vary in the selection (Efron ties; R: `coxph(Surv(t, e) ~ tacrolimus + …)`), by `analysis.cox`,
     as the weighted model: one implementation for the page (the relapse model of 100,000 patients:
-    lifelines 0.33 s, this 0.12 s)."""
-    x = covariates(patients)
+    lifelines 0.33 s, this 0.12 s). `x`: covariates of these patients or more (same index), when
+    already computed."""
+    x = covariates(patients) if x is None else x.loc[patients.index]
     used = varying(x)
     frame = pd.concat([_survival_frame(patients, duration, event), x[used]], axis=1).dropna()
     return _cox(frame, ["tacrolimus", *used], None, False, MULTIVARIABLE_COX)
@@ -424,7 +439,8 @@ class Adjusted:
 
 def adjusted(patients: pd.DataFrame, estimand: str = ATE, truncate: bool = False) -> Adjusted:
     """Every adjusted number for a selection of patients (see the module's description)."""
-    model = propensity(patients)
+    x = covariates(patients)
+    model = propensity(patients, x)
     if model.reason:
         return Adjusted(model, None, pd.DataFrame(), None, None, None, None, None, None, {}, {}, {}, estimand,
                         model.reason)
@@ -437,10 +453,10 @@ def adjusted(patients: pd.DataFrame, estimand: str = ATE, truncate: bool = False
     crr = weighted_rates(complete, treated[known], w.weights[known])
     responded = responders(patients)
     rfs = weighted_cox(responded, "rfs_months", "relapsed", w.weights)
-    rfs_mv = multivariable_cox(responded, "rfs_months", "relapsed")
+    rfs_mv = multivariable_cox(responded, "rfs_months", "relapsed", x)
     stoppable = patients[patients["steroid_stopped"].notna()]
     stop = weighted_cox(stoppable, "steroid_stop_months", "steroid_stopped", w.weights)
-    stop_mv = multivariable_cox(stoppable, "steroid_stop_months", "steroid_stopped")
+    stop_mv = multivariable_cox(stoppable, "steroid_stop_months", "steroid_stopped", x)
     curves = {arm: weighted_km(rows["rfs_months"], rows["relapsed"], w.weights.reindex(rows.index))
               for arm, rows in responded.dropna(subset=["rfs_months"]).groupby("arm")}
     on_steroids = {arm: weighted_km(rows["steroid_stop_months"], rows["steroid_stopped"].astype(bool),
@@ -454,7 +470,7 @@ def adjusted(patients: pd.DataFrame, estimand: str = ATE, truncate: bool = False
     for name, r in (("orr", orr), ("crr", crr)):
         if not r.reason and math.isfinite(r.odds_ratio):
             e[name] = e_value(r.odds_ratio, closest(r.odds_ratio, r.odds_ratio_ci), ratio="OR")
-    return Adjusted(model, w, balance(patients, w.weights), orr, crr, rfs, rfs_mv, stop, stop_mv, curves, e,
+    return Adjusted(model, w, balance(patients, w.weights, x), orr, crr, rfs, rfs_mv, stop, stop_mv, curves, e,
                     on_steroids, estimand)
 
 
