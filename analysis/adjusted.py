@@ -237,39 +237,43 @@ def weighted_rates(outcome: pd.Series, treated: pd.Series, weights: pd.Series) -
     model and the odds ratio from a weighted logistic model, both with the design-based
     (sandwich) variance of a weighted sample, as R's `survey::svyglm` with
     `svydesign(ids = ~1, weights = ~w)`: the HC0 sandwich scaled by n / (n − 1). p is the Wald
-    test of the difference."""
+    test of the difference.
+
+    Both models have one 0/1 covariate, so they are saturated and solved in closed form rather
+    than by statsmodels' WLS and GLM (which the tests compare them with, and R's svyglm): each
+    arm's fitted risk is its weighted rate m = Σwy / Σw, the coefficient of the arm is
+    m₁ − m₀ (linear) or logit m₁ − logit m₀ (logistic), and the sandwich is the sum of the squared
+    influence of each patient, wᵢ(yᵢ − m) / Σw on the risk and that over m(1 − m) on its logit.
+    Two statsmodels fits per outcome took 35 ms at 90,000 patients (a report has two outcomes per
+    estimand), this well under 1 ms."""
     y = np.asarray(outcome, float)
-    t = np.asarray(treated, float)
+    t = np.asarray(treated, bool)
     w = np.asarray(weights, float)
     ok = ~np.isnan(y)
     y, t, w = y[ok], t[ok], w[ok]
-    if len(np.unique(t)) < 2:
+    if t.all() or not t.any():
         return WeightedRates(NAN, NAN, NAN, (NAN, NAN), NAN, (NAN, NAN), NAN, "the selection has one arm only")
-    a, b = (float(np.sum(w[t == k] * y[t == k]) / np.sum(w[t == k])) for k in (1, 0))
-    x = sm.add_constant(t)
     n = len(y)
     z = stats.norm.ppf(0.975)
-
-    def sandwich(fit) -> float:
-        # statsmodels' HC0 for a GLM with frequency-like var_weights is Σ w²·r²·x xᵀ in the bread;
-        # svyglm's design-based variance of the same estimating equations is HC0 × n / (n − 1).
-        return float(np.sqrt(fit.cov_params()[1, 1] * n / (n - 1)))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lin = sm.WLS(y, x, weights=w).fit(cov_type="HC0")
-        diff, se_d = float(lin.params[1]), sandwich(lin)
-        if 0 < a < 1 and 0 < b < 1:
-            # One covariate, 0/1: the maximum likelihood puts each arm's fitted risk at its weighted
-            # rate, so IRLS starts there and stops after one check instead of six steps (at
-            # 90,000 patients 49 → 30 ms a fit); statsmodels still fits and gives the variance.
-            start = np.array([_logit(b), _logit(a) - _logit(b)])
-            logit = sm.GLM(y, x, family=sm.families.Binomial(), var_weights=w).fit(start_params=start, cov_type="HC0")
-            beta, se_b = float(logit.params[1]), sandwich(logit)
-            odds, odds_ci = math.exp(beta), (math.exp(beta - z * se_b), math.exp(beta + z * se_b))
-            reason = ""
-        else:
-            odds, odds_ci, reason = NAN, (NAN, NAN), "an arm has the outcome in all or none of its patients"
+    rates, spread = [], []
+    for arm in (t, ~t):
+        yk, wk = y[arm], w[arm]
+        total = float(np.sum(wk))
+        m = float(np.sum(wk * yk) / total)
+        rates.append(m)
+        # Σ (wᵢ (yᵢ − m))² / (Σw)²: the variance of the arm's weighted rate (HC0)
+        spread.append(float(np.sum(np.square(wk * (yk - m)))) / (total * total))
+    (a, b), (va, vb) = rates, spread
+    scale = n / (n - 1)  # svyglm's design-based variance is HC0 × n / (n − 1)
+    diff = a - b
+    se_d = math.sqrt((va + vb) * scale)
+    if 0 < a < 1 and 0 < b < 1:
+        beta = _logit(a) - _logit(b)
+        se_b = math.sqrt((va / (a * (1 - a)) ** 2 + vb / (b * (1 - b)) ** 2) * scale)
+        odds, odds_ci = math.exp(beta), (math.exp(beta - z * se_b), math.exp(beta + z * se_b))
+        reason = ""
+    else:
+        odds, odds_ci, reason = NAN, (NAN, NAN), "an arm has the outcome in all or none of its patients"
     p = float(2 * stats.norm.sf(abs(diff / se_d))) if se_d > 0 else NAN
     return WeightedRates(a, b, diff, (diff - z * se_d, diff + z * se_d), odds, odds_ci, p, reason)
 

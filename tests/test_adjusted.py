@@ -76,6 +76,33 @@ def test_weighted_rates_without_weights_are_the_crude_rates():
     assert r.difference_ci[0] < 0.5 < r.difference_ci[1]
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_weighted_rates_equal_statsmodels_weighted_linear_and_logistic_models(seed):
+    """The closed forms of weighted_rates against the models they solve, fitted by statsmodels:
+    WLS and a binomial GLM with the arm as the covariate, HC0 sandwich × n / (n − 1)."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 3000))
+    t = rng.random(n) < rng.uniform(0.2, 0.8)
+    y = (rng.random(n) < np.where(t, rng.uniform(0.2, 0.9), rng.uniform(0.1, 0.8))).astype(float)
+    y[rng.random(n) < 0.05] = np.nan  # unknown outcomes are left out
+    w = rng.gamma(2.0, 1.0, n)
+    ours = weighted_rates(pd.Series(y), pd.Series(t), pd.Series(w))
+    ok = ~np.isnan(y)
+    x = sm.add_constant(t[ok].astype(float))
+    scale = ok.sum() / (ok.sum() - 1)
+    lin = sm.WLS(y[ok], x, weights=w[ok]).fit(cov_type="HC0")
+    logit = sm.GLM(y[ok], x, family=sm.families.Binomial(), var_weights=w[ok]).fit(cov_type="HC0")
+    z = 1.959963984540054
+    se_d, se_b = math.sqrt(lin.cov_params()[1, 1] * scale), math.sqrt(logit.cov_params()[1, 1] * scale)
+    np.testing.assert_allclose([ours.difference, ours.difference_ci[1] - ours.difference],
+                               [lin.params[1], z * se_d], rtol=1e-9)
+    np.testing.assert_allclose([math.log(ours.odds_ratio), math.log(ours.odds_ratio_ci[1] / ours.odds_ratio)],
+                               [logit.params[1], z * se_b], rtol=1e-7)
+    np.testing.assert_allclose([ours.rate_a, ours.rate_b], lin.params[0] + np.array([lin.params[1], 0.0]), rtol=1e-9)
+
+
 def test_e_values_as_vanderweele_and_ding_give_them():
     # Their worked example: RR 3.9 (CI 1.8–8.7) gives E-values 7.26 and 3.00.
     point, limit = e_value(3.9, 1.8, common=False)
