@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from .definitions import Definitions
 from .derive import derive
 from .io import RawCohort, raw_from_frames, read_cohort, read_cohort_bytes
-from .schema import CohortError, Tables, ValidationReport, validate
+from .schema import CohortError, Tables, ValidationReport, patient_numbers, validate
 
 DEFAULT_COHORT = Path(__file__).resolve().parent.parent / "data" / "cohort"
 _VARIANTS_LOCK = threading.Lock()
@@ -40,6 +41,8 @@ class Cohort:
     # The endpoints under other definitions, derived when first asked for (endpoints_under), the
     # VARIANTS_KEPT most recently used.
     _variants: dict = field(default_factory=dict, compare=False, repr=False)
+    # Per visit table, each row's patient as a row of `endpoints` (patient_rows), found once.
+    _patient_rows: dict = field(default_factory=dict, compare=False, repr=False)
 
     def endpoints_under(self, definitions: Definitions) -> pd.DataFrame:
         """The per-patient endpoints read under `definitions` (analysis/definitions.py): the
@@ -72,6 +75,18 @@ class Cohort:
                     self._variants.pop(next(iter(self._variants)))
                 _PENDING.pop(key, None)
             return derived
+
+    def patient_rows(self, table: str) -> np.ndarray:
+        """For each row of the table `table` (tacrolimus, adverse_events), the row of its patient
+        in `endpoints`, −1 for an id that is not a patient's. Every reading of the endpoints
+        (`endpoints_under`) has the patients table's rows in its order, so this serves them all.
+        Found once per cohort: a filter change then finds its patients' visits by position
+        rather than by looking up their ids' text again (at a million patients, 6.4 M visits)."""
+        with _VARIANTS_LOCK:
+            if table not in self._patient_rows:
+                ids = pd.Index(self.endpoints["patient_id"].astype(str))
+                self._patient_rows[table] = patient_numbers(getattr(self.tables, table)["patient_id"], ids)
+            return self._patient_rows[table]
 
     @property
     def short_hash(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import numpy as np
 import pandas as pd
 
 from .adjusted import ATE, Adjusted, adjusted
@@ -52,14 +53,28 @@ class Results:
 
     def __init__(self, cohort: Cohort, filters: Filters) -> None:
         self.filters = filters
-        self.patients: pd.DataFrame = _text_in_arrow(filters.apply(cohort.endpoints_under(filters.definitions)))
+        endpoints = cohort.endpoints_under(filters.definitions)
+        self.patients: pd.DataFrame = _text_in_arrow(filters.apply(endpoints))
         self._analysed = self.patients[list(ANALYSED)]
+        # Each visit's patient as a row of the endpoints (the same for every reading of them).
+        self._rows = {table: cohort.patient_rows(table) for table in ("tacrolimus", "adverse_events")}
+        self._endpoint_count = len(endpoints) if endpoints.index.equals(pd.RangeIndex(len(cohort.endpoints))) else None
         # The tables a section needs, not the cohort: results outlive a cohort let go to free
         # memory (hosting/held.py), and the lab table, the largest, is needed by none of them.
         self._tacrolimus = cohort.tables.tacrolimus
         self._adverse_events = cohort.tables.adverse_events
         self._segments = cohort.steroid_segments
         self._adjusted_variants: dict[tuple[str, bool], Adjusted] = {}
+
+    def _in_selection(self, table: str) -> np.ndarray | None:
+        """For each row of `table`, its patient's position in the selection (−1: not selected),
+        from the cohort's `patient_rows`; None when the endpoints are not in the patients
+        table's order (the sections then look the ids up)."""
+        if self._endpoint_count is None:
+            return None
+        position = np.full(self._endpoint_count + 1, -1, dtype=np.int64)  # the last: for −1, no patient
+        position[self.patients.index.to_numpy()] = np.arange(len(self.patients))
+        return position.take(self._rows[table])
 
     @cached_property
     def table1(self) -> pd.DataFrame:
@@ -95,7 +110,7 @@ class Results:
     @cached_property
     def steroids(self) -> SteroidResult:
         """Cumulative dose, time to discontinuation, steroid-free shares, tacrolimus troughs."""
-        return steroids(self._analysed, self._tacrolimus)
+        return steroids(self._analysed, self._tacrolimus, self._in_selection("tacrolimus"))
 
     @cached_property
     def dose_curve(self) -> pd.DataFrame:
@@ -130,7 +145,7 @@ class Results:
     @cached_property
     def safety(self) -> SafetyResult:
         """Adverse events by arm and by term; drug expenses at 18 months."""
-        return safety(self._analysed, self._adverse_events)
+        return safety(self._analysed, self._adverse_events, self._in_selection("adverse_events"))
 
 
 def not_comparable(cohort: Cohort, filters: Filters, results: Results) -> str:

@@ -87,13 +87,15 @@ class TroughSummary:
     reason: str = ""
 
 
-def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame) -> TroughSummary:
+def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame, patient_of_row: np.ndarray | None = None) -> TroughSummary:
     """Tacrolimus trough levels (column trough_ng_ml) of the patients in `patients`, all
     measurements pooled (a patient measured often weighs more), not split by arm.
 
     Returns a `TroughSummary`: patients (with a level), measurements, values (`continuous.summarise`:
     median, quartiles, mean, SD, …) and the shares of measurements in the 5–10 ng/mL target (both
     ends included), below and above it. Descriptive only; NaN and `reason` when there is no level.
+    `patient_of_row`: each row's patient as a position in `patients` (−1: not one of them), when
+    known (`results.Results`); otherwise the ids are looked up.
 
     >>> import pandas as pd
     >>> tac = pd.DataFrame({"patient_id": ["p1", "p1", "p2", "p2", "p9"], "trough_ng_ml": [4.2, 7.5, 8.1, 12.0, 6.0]})
@@ -104,15 +106,17 @@ def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame) -> TroughSu
     lo, hi = TACROLIMUS_TROUGH_TARGET
     # The visits of these patients, found through the ids' distinct values (patient_numbers: the
     # table's ids are a Categorical of a few hundred thousand values over millions of visits).
-    ids = pd.Index(patients["patient_id"].astype(str).unique())
-    number = patient_numbers(tacrolimus["patient_id"], ids)
+    if patient_of_row is None:
+        patient_of_row = patient_numbers(tacrolimus["patient_id"], pd.Index(patients["patient_id"].astype(str).unique()))
+    number = patient_of_row
     level = tacrolimus["trough_ng_ml"]
     measured = (number >= 0) & level.notna().to_numpy()
     v = level[measured]
     if v.empty:
         return TroughSummary(0, 0, summarise(v), float("nan"), float("nan"), float("nan"), "no trough levels recorded")
-    # Patients with a level: distinct positions in `ids` (one per patient), not a lookup of rows.
-    return TroughSummary(int(np.unique(number[measured]).size), int(len(v)), summarise(v),
+    # Patients with a level: distinct positions (one per patient), counted without sorting.
+    with_level = int(np.count_nonzero(np.bincount(number[measured], minlength=len(patients))))
+    return TroughSummary(with_level, int(len(v)), summarise(v),
                          float(v.between(lo, hi).mean()), float((v < lo).mean()), float((v > hi).mean()))
 
 
@@ -125,7 +129,7 @@ class SteroidResult:
     troughs: TroughSummary
 
 
-def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame) -> SteroidResult:
+def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame, trough_rows: np.ndarray | None = None) -> SteroidResult:
     """Steroid exposure, tacrolimus against control.
 
     Returns a `SteroidResult`: cumulative and cumulative_18m (`continuous.compare_values` of
@@ -134,7 +138,7 @@ def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame) -> SteroidResult:
     steroid_stopped: Kaplan–Meier with log(−log) CIs, log-rank, Cox HR; patients whose
     steroid_stopped is unknown left out); steroid_free (arm, months, share, ci_low, ci_high at 3, 6
     and 12 months: 1 − the Kaplan–Meier estimate of still being on steroids, with its CI flipped the
-    same way); troughs (`trough_summary`).
+    same way); troughs (`trough_summary`; `trough_rows` is its `patient_of_row`).
 
     >>> import pandas as pd
     >>> p = pd.DataFrame({"patient_id": [f"p{i}" for i in range(8)], "arm": ["tacrolimus"] * 4 + ["control"] * 4,
@@ -161,7 +165,7 @@ def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame) -> SteroidResult:
         cumulative_18m=compare_values(a["steroid_cum_mg_18m"], b["steroid_cum_mg_18m"]),
         discontinuation=disc,
         steroid_free=free,
-        troughs=trough_summary(patients, tacrolimus),
+        troughs=trough_summary(patients, tacrolimus, trough_rows),
     )
 
 

@@ -192,3 +192,28 @@ def test_the_abstracts_claims_hold_under_every_reading(shipped, switches):
     assert r.steroids.cumulative.p_value < 0.05 and r.steroids.discontinuation.logrank.p_value < 0.05
     assert r.safety.incidence["steroid_ae"].p_value < 0.05 and r.safety.incidence["steroid_ae"].difference < 0
     assert r.adjusted.crr.odds_ratio_ci[0] > 1 and r.adjusted.rfs.ci[1] < 1
+
+
+def test_every_reading_keeps_the_patients_in_the_order_the_visit_lookup_assumes(shipped):
+    """Results find a selection's trough levels and adverse events through the cohort's
+    patient_rows, positions in the default endpoints; each other reading must list the same
+    patients in the same order, and the sections must equal those that look the ids up."""
+    import numpy as np
+
+    from analysis.results import compute
+    from analysis.safety import by_term
+    from analysis.steroids import trough_summary
+
+    default = shipped.endpoints["patient_id"].tolist()
+    for flags in ({"relapse_on_loss_of_cr": True}, {"steroid_dependence_is_nonresponse": True},
+                  {"haemolysis_normal_for_cr": True}):
+        definitions = Definitions(**flags)
+        assert shipped.endpoints_under(definitions)["patient_id"].tolist() == default
+        for filters in (Filters(definitions=definitions), Filters(diagnosis=("AIHA", "ES"), sex=("F",), definitions=definitions)):
+            r = compute(shipped, filters)
+            tac, ae = shipped.tables.tacrolimus, shipped.tables.adverse_events
+            looked_up = trough_summary(r.patients, tac)
+            assert r.steroids.troughs == looked_up and looked_up.patients > 0
+            pd.testing.assert_frame_equal(r.safety.by_term, by_term(r.patients, ae))
+            rows = r._in_selection("tacrolimus")
+            assert set(np.unique(rows[rows >= 0])) <= set(range(len(r.patients)))
