@@ -98,12 +98,13 @@ def table1(patients: pd.DataFrame) -> pd.DataFrame:
                          "p_value": NAN, "test": "", "smd": NAN}]
 
     def continuous(label: str, column: str, subset=None) -> None:
-        x = a if subset is None else a[a["diagnosis"].isin(subset)]
-        y = b if subset is None else b[b["diagnosis"].isin(subset)]
-        p, _ = mann_whitney_p(x[column], y[column])
-        rows.append({"variable": label, "level": "median [IQR]", "tacrolimus": _fmt_iqr(summarise(x[column])),
-                     "control": _fmt_iqr(summarise(y[column])), "p_value": p, "test": MANN_WHITNEY if not math.isnan(p) else "",
-                     "smd": smd_continuous(x[column], y[column])})
+        # The column alone, then its rows (a subset of the whole frame copies every column).
+        x = a[column] if subset is None else a[column][a["diagnosis"].isin(subset)]
+        y = b[column] if subset is None else b[column][b["diagnosis"].isin(subset)]
+        p, _ = mann_whitney_p(x, y)
+        rows.append({"variable": label, "level": "median [IQR]", "tacrolimus": _fmt_iqr(summarise(x)),
+                     "control": _fmt_iqr(summarise(y)), "p_value": p, "test": MANN_WHITNEY if not math.isnan(p) else "",
+                     "smd": smd_continuous(x, y)})
 
     def categorical(label: str, column: str, levels: list[str], show: list[str] | None = None) -> None:
         table = np.array([[(a[column] == lv).sum() for lv in levels], [(b[column] == lv).sum() for lv in levels]])

@@ -119,12 +119,15 @@ def best_response(patients: pd.DataFrame) -> ResponseResult:
     >>> r.time_to_response.curves["tacrolimus"].median
     2.75
     """
-    df = assessable(patients)
+    # The columns this section reads, then the assessable rows: each subset below copies only these.
+    used = ["arm", "diagnosis", "best_response", "responded", "complete_response", "time_to_response_months",
+            "follow_up_months"]
+    df = assessable(patients[[c for c in used if c in patients.columns]])
     cmh = {}
+    strata = {dx: df[df["diagnosis"] == dx] for dx in DIAGNOSES}
     for key, (column, _) in ENDPOINTS.items():
         tables = {}
-        for dx in DIAGNOSES:
-            sub = df[df["diagnosis"] == dx]
+        for dx, sub in strata.items():
             a, b = (v.astype(bool) for v in by_arm(sub, column))
             tables[dx] = [[int(a.sum()), int((~a).sum())], [int(b.sum()), int((~b).sum())]]
         cmh[key] = cochran_mantel_haenszel(tables)
