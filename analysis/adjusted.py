@@ -409,7 +409,7 @@ def multivariable_cox(patients: pd.DataFrame, duration: str, event: str, x: pd.D
 def weighted_km(durations: pd.Series, events: pd.Series, weights: pd.Series) -> pd.DataFrame:
     """Kaplan–Meier estimate with case weights (`survival.km_steps`, lifelines' formulas; R:
     `survfit(…, weights = w)`): time and survival, one row per distinct time from 0."""
-    d = pd.to_numeric(durations, errors="coerce").to_numpy(float)
+    d = np.asarray(pd.to_numeric(durations, errors="coerce"), float)
     e = np.asarray(events, bool)
     w = np.asarray(weights, float)
     ok = ~(np.isnan(d) | np.isnan(w))
@@ -417,6 +417,17 @@ def weighted_km(durations: pd.Series, events: pd.Series, weights: pd.Series) -> 
         return pd.DataFrame({"time": [], "survival": []})
     steps = km_steps(d[ok], e[ok], w[ok])
     return pd.DataFrame({"time": steps.time, "survival": steps.survival})
+
+
+def _weighted_curves(rows: pd.DataFrame, duration: str, event: str, weights: pd.Series) -> dict[str, pd.DataFrame]:
+    """`weighted_km` of each arm (in the arms' alphabetical order) of the rows with a duration."""
+    d = pd.to_numeric(rows[duration], errors="coerce").to_numpy(float)
+    e = rows[event].astype("boolean").fillna(False).to_numpy(bool)
+    w = weights.reindex(rows.index).to_numpy(float)
+    known = ~np.isnan(d)
+    arm = rows["arm"].astype(object).to_numpy()
+    return {a: weighted_km(d[m], e[m], w[m]) for a in sorted(a for a in set(arm[known]) if isinstance(a, str))
+            for m in [known & (arm == a)]}
 
 
 @dataclass(frozen=True)
@@ -455,17 +466,16 @@ def adjusted(patients: pd.DataFrame, estimand: str = ATE, truncate: bool = False
     complete = patients.loc[known, "complete_response"].astype(float)
     orr = weighted_rates(responded, treated[known], w.weights[known])
     crr = weighted_rates(complete, treated[known], w.weights[known])
-    responded = responders(patients)
+    # The six columns the models below read, before the subsets (each copies every column it has).
+    outcomes = patients[["arm", "responded", "relapsed", "rfs_months", "steroid_stopped", "steroid_stop_months"]]
+    responded = responders(outcomes)
     rfs = weighted_cox(responded, "rfs_months", "relapsed", w.weights)
     rfs_mv = multivariable_cox(responded, "rfs_months", "relapsed", x)
-    stoppable = patients[patients["steroid_stopped"].notna()]
+    stoppable = outcomes[outcomes["steroid_stopped"].notna()]
     stop = weighted_cox(stoppable, "steroid_stop_months", "steroid_stopped", w.weights)
     stop_mv = multivariable_cox(stoppable, "steroid_stop_months", "steroid_stopped", x)
-    curves = {arm: weighted_km(rows["rfs_months"], rows["relapsed"], w.weights.reindex(rows.index))
-              for arm, rows in responded.dropna(subset=["rfs_months"]).groupby("arm")}
-    on_steroids = {arm: weighted_km(rows["steroid_stop_months"], rows["steroid_stopped"].astype(bool),
-                                    w.weights.reindex(rows.index))
-                   for arm, rows in stoppable.dropna(subset=["steroid_stop_months"]).groupby("arm")}
+    curves = _weighted_curves(responded, "rfs_months", "relapsed", w.weights)
+    on_steroids = _weighted_curves(stoppable, "steroid_stop_months", "steroid_stopped", w.weights)
     closest = lambda est, ci: ci[1] if est < 1 else ci[0]  # noqa: E731  the limit nearer to 1
     e = {}
     for name, h in (("rfs", rfs), ("steroid_stop", stop)):
