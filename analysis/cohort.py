@@ -43,6 +43,8 @@ class Cohort:
     _variants: dict = field(default_factory=dict, compare=False, repr=False)
     # Per visit table, each row's patient as a row of `endpoints` (patient_rows), found once.
     _patient_rows: dict = field(default_factory=dict, compare=False, repr=False)
+    # Per reading, its endpoints with text held by Arrow (endpoints_for_statistics).
+    _arrow_text: dict = field(default_factory=dict, compare=False, repr=False)
 
     def endpoints_under(self, definitions: Definitions) -> pd.DataFrame:
         """The per-patient endpoints read under `definitions` (analysis/definitions.py): the
@@ -75,6 +77,28 @@ class Cohort:
                     self._variants.pop(next(iter(self._variants)))
                 _PENDING.pop(key, None)
             return derived
+
+    def endpoints_for_statistics(self, definitions: Definitions) -> pd.DataFrame:
+        """`endpoints_under(definitions)` with its text columns (arm, diagnosis, sex, best
+        response) held by Arrow instead of Python objects: the same values and missing values, but
+        every section compares and counts them many times over, which Arrow does in C. The other
+        columns are the same arrays as the reading's (no copy). Made once per reading and kept with
+        the cohort (the most recent VARIANTS_KEPT + 1): converting a selection's text at each
+        filter change took 31 ms at 100,000 patients."""
+        endpoints = self.endpoints_under(definitions)
+        with _VARIANTS_LOCK:
+            kept = self._arrow_text.get(definitions)
+            if kept is not None and kept[0] is endpoints:
+                self._arrow_text[definitions] = self._arrow_text.pop(definitions)  # most recently used last
+                return kept[1]
+        text = {c for c, t in endpoints.dtypes.items() if isinstance(t, pd.StringDtype) and t.storage == "python"}
+        converted = pd.DataFrame({c: endpoints[c].astype("string[pyarrow]") if c in text else endpoints[c]
+                                  for c in endpoints.columns}, copy=False)
+        with _VARIANTS_LOCK:
+            self._arrow_text[definitions] = (endpoints, converted)
+            while len(self._arrow_text) > VARIANTS_KEPT + 1:
+                self._arrow_text.pop(next(iter(self._arrow_text)))
+        return converted
 
     def patient_rows(self, table: str) -> np.ndarray:
         """For each row of the table `table` (tacrolimus, adverse_events), the row of its patient

@@ -28,15 +28,6 @@ from .steroids import SteroidResult, course_sample, daily_dose_by_arm, steroids,
 from .survival import ArmComparison
 
 
-def _text_in_arrow(patients: pd.DataFrame) -> pd.DataFrame:
-    """The selection with its text columns (arm, diagnosis, sex, best response) held by Arrow
-    instead of Python objects: the same values and missing values, but every section compares and
-    counts them many times over, which Arrow does in C (at 100,000 patients, 0.35 s of a report
-    went to comparing Python strings)."""
-    text = [c for c, t in patients.dtypes.items() if isinstance(t, pd.StringDtype) and t.storage == "python"]
-    return patients.astype({c: "string[pyarrow]" for c in text}) if text else patients
-
-
 # The endpoint columns the statistics read. Each section takes subsets of its patients many times
 # over (by arm, by diagnosis, responders, …), and a subset copies every column: on these 26 of the
 # 42 columns (not the dates, sources and ids that only the pages and the export show) a report of
@@ -53,8 +44,8 @@ class Results:
 
     def __init__(self, cohort: Cohort, filters: Filters) -> None:
         self.filters = filters
-        endpoints = cohort.endpoints_under(filters.definitions)
-        self.patients: pd.DataFrame = _text_in_arrow(filters.apply(endpoints))
+        endpoints = cohort.endpoints_for_statistics(filters.definitions)
+        self.patients: pd.DataFrame = filters.apply(endpoints)
         self._analysed = self.patients[list(ANALYSED)]
         # Each visit's patient as a row of the endpoints (the same for every reading of them).
         self._rows = {table: cohort.patient_rows(table) for table in ("tacrolimus", "adverse_events")}
