@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from .proportions import Comparison, compare_flags
@@ -15,8 +16,15 @@ from .survival import ArmComparison, compare_arms, subgroup_hazard_ratios
 
 def responders(patients: pd.DataFrame) -> pd.DataFrame:
     """Patients with a confirmed response, `relapsed` as True/False (unknown counts as no relapse)."""
-    r = patients[patients["responded"].astype("boolean").fillna(False).astype(bool)]
-    return r.assign(relapsed=r["relapsed"].astype("boolean").fillna(False).astype(bool))
+    return _responders(patients, patients["responded"].astype("boolean").fillna(False).to_numpy(bool))
+
+
+def _responders(patients: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows `keep` with `relapsed` as True/False: one copy of the frame (a subset and then
+    `assign` copied it twice, and the responders are taken four times a report)."""
+    r = patients.take(np.flatnonzero(keep))
+    r["relapsed"] = r["relapsed"].astype("boolean").fillna(False).to_numpy(bool)
+    return r
 
 
 def relapse_rate(patients: pd.DataFrame) -> Comparison:
@@ -43,7 +51,9 @@ def relapse_rate(patients: pd.DataFrame) -> Comparison:
 
 
 def _timed_responders(patients: pd.DataFrame) -> pd.DataFrame:
-    return responders(patients).dropna(subset=["rfs_months"])
+    """`responders` with a relapse-free time."""
+    responded = patients["responded"].astype("boolean").fillna(False).to_numpy(bool)
+    return _responders(patients, responded & patients["rfs_months"].notna().to_numpy(bool))
 
 
 def rfs(patients: pd.DataFrame) -> ArmComparison:

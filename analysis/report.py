@@ -157,7 +157,7 @@ def _adjusted(a: Adjusted) -> dict:
 def build(cohort: Cohort, filters: Filters = Filters(), results: Results | None = None) -> dict:
     r = results or compute(cohort, filters)
     p = r.patients
-    arms = dict(zip(ARMS, by_arm(p)))
+    arms = dict(zip(ARMS, by_arm(p[["arm", "sex", "diagnosis"]])))
     rel = r.relapse_rate
     report = {
         "schema_version": SCHEMA_VERSION,

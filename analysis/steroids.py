@@ -154,8 +154,8 @@ def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame, trough_rows: np.n
     >>> r.troughs.reason
     'no trough levels recorded'
     """
-    a, b = by_arm(patients)
-    known = patients[patients["steroid_stopped"].notna()]
+    a, b = by_arm(patients[["arm", "steroid_cum_mg", "steroid_cum_mg_18m"]])
+    known = patients.loc[patients["steroid_stopped"].notna(), ["arm", "steroid_stop_months", "steroid_stopped"]]
     disc = compare_arms(known, "steroid_stop_months", "steroid_stopped", landmarks=STEROID_FREE_MONTHS)
     free = disc.landmarks.assign(
         share=1 - disc.landmarks["survival"], ci_low=1 - disc.landmarks["ci_high"], ci_high=1 - disc.landmarks["ci_low"],
