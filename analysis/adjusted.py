@@ -22,7 +22,7 @@ from scipy import stats
 
 from . import cox
 from .relapse import responders
-from .schema import AIHA, ARM_TACROLIMUS, ES
+from .schema import AIHA, ARM_TACROLIMUS, ARMS, ES
 from .survival import km_steps
 
 NAN = float("nan")
@@ -101,8 +101,10 @@ class Propensity:
 
 
 def propensity(patients: pd.DataFrame, x: pd.DataFrame | None = None) -> Propensity:
-    """Propensity score of tacrolimus by logistic regression on `covariates` (statsmodels GLM,
-    binomial family, logit link; the same fit as R's `glm(family = binomial)`). Covariates that do
+    """Propensity score of tacrolimus by logistic regression on `covariates` (statsmodels' Logit,
+    maximum likelihood by Newton–Raphson: the same model and estimate as R's
+    `glm(family = binomial)`; statsmodels' GLM, fitted by IRLS with a least-squares solve of the
+    whole design at each step, took 0.58 s at a million patients, Logit 0.1 s). Covariates that do
     not vary under the filters (for example diagnosis when one is selected), or that the others
     determine, are left out (`varying`) and named by their absence in `used`. A selection without both arms, or with complete separation,
     gets NaN scores and a reason. `x`: the patients' `covariates`, when already computed."""
@@ -116,11 +118,12 @@ def propensity(patients: pd.DataFrame, x: pd.DataFrame | None = None) -> Propens
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # perfect separation and non-convergence are reported below
         try:
-            fit = sm.GLM(treated, design, family=sm.families.Binomial()).fit()
+            fit = sm.Logit(treated, design).fit(method="newton", maxiter=100, disp=0)
         except Exception:  # singular design (e.g. collinear covariates in a tiny selection)
             return Propensity(empty, used, pd.Series(dtype=float), "the model cannot be fitted to so few patients")
     scores = pd.Series(fit.predict(design), index=patients.index)
-    if not fit.converged or (scores.min() < 1e-8) or (scores.max() > 1 - 1e-8):
+    converged = bool(fit.mle_retvals.get("converged", False))
+    if not converged or (scores.min() < 1e-8) or (scores.max() > 1 - 1e-8):
         return Propensity(empty, used, fit.params, "the covariates separate the arms completely: there is no "
                                                     "overlap to compare within")
     return Propensity(scores, used, fit.params)
@@ -425,9 +428,8 @@ def _weighted_curves(rows: pd.DataFrame, duration: str, event: str, weights: pd.
     e = rows[event].astype("boolean").fillna(False).to_numpy(bool)
     w = weights.reindex(rows.index).to_numpy(float)
     known = ~np.isnan(d)
-    arm = rows["arm"].astype(object).to_numpy()
-    return {a: weighted_km(d[m], e[m], w[m]) for a in sorted(a for a in set(arm[known]) if isinstance(a, str))
-            for m in [known & (arm == a)]}
+    masks = {a: known & rows["arm"].eq(a).to_numpy(bool, na_value=False) for a in sorted(ARMS)}
+    return {a: weighted_km(d[m], e[m], w[m]) for a, m in masks.items() if m.any()}
 
 
 @dataclass(frozen=True)
