@@ -853,7 +853,9 @@ def patient_numbers(column: pd.Series, ids: pd.Index) -> np.ndarray:
         per_category = ids.get_indexer(column.cat.categories.astype(object))
         # A missing id's code is −1, which takes the −1 put last: one array as long as the
         # column, not three (a mask, the look-up, the choice between them).
-        return np.append(per_category, -1).astype(np.int64, copy=False).take(codes)
+        # 32-bit positions: at a million patients the numbers of 48 M lab rows take 0.2 GB, not 0.4.
+        kind = np.int32 if len(ids) < 2 ** 31 else np.int64
+        return np.append(per_category, -1).astype(kind, copy=False).take(codes)
     return ids.get_indexer(column.astype(object))
 
 
@@ -880,6 +882,22 @@ def _lab_range_problems(labs: pd.DataFrame) -> list[Problem]:
         if p:
             problems.append(p)
     return problems
+
+
+ROWS_PER_CHECK = 4_000_000
+
+
+def _against_patients(values: pd.Series, patient_dates: pd.Series, number: np.ndarray, compare) -> pd.Series:
+    """`compare(date, its patient's date)` for each row (`number`: each row's patient, −1 for
+    none), False where either is missing; ROWS_PER_CHECK rows at a time, so that the patients'
+    dates are never spread over a whole table at once (over a million patients' 48 M lab rows,
+    0.4 GB a column)."""
+    v = values.to_numpy("datetime64[ns]")
+    per_patient = np.append(patient_dates.to_numpy("datetime64[ns]"), np.datetime64("NaT", "ns"))  # −1: no patient
+    out = np.empty(len(v), dtype=bool)
+    for lo in range(0, len(v), ROWS_PER_CHECK):
+        out[lo:lo + ROWS_PER_CHECK] = compare(v[lo:lo + ROWS_PER_CHECK], per_patient.take(number[lo:lo + ROWS_PER_CHECK]))
+    return pd.Series(out, index=values.index)
 
 
 def _date_problems(tables: dict[str, pd.DataFrame], first: pd.DataFrame, numbers: Mapping[str, np.ndarray]) -> list[Problem]:
@@ -921,24 +939,26 @@ def _date_problems(tables: dict[str, pd.DataFrame], first: pd.DataFrame, numbers
         "tacrolimus": ("date",),
         "adverse_events": ("onset_date",),
     }
+    window = np.timedelta64(BASELINE_WINDOW_DAYS, "D")
     for name, cols in date_cols.items():
         df = tables.get(name)
         if df is None or df.empty:
             continue
-        s = pd.Series(first["treatment_start"].array.take(numbers[name], allow_fill=True), index=df.index)
-        e = pd.Series(first["last_follow_up"].array.take(numbers[name], allow_fill=True), index=df.index)
+        number = numbers[name]
         for col in cols:
             v = df[col]
             if name == "labs":
-                early = v < s - pd.Timedelta(days=BASELINE_WINDOW_DAYS)
+                early = _against_patients(v, first["treatment_start"], number, lambda v, s: v < s - window)
                 check(problem_from_mask(
                     "warning", name, col, df, early,
                     f"results more than {BASELINE_WINDOW_DAYS} days before treatment_start; they were ignored",
                 ))
             else:
-                check(problem_from_mask("error", name, col, df, v < s, "dates before the patient's treatment_start"))
+                check(problem_from_mask("error", name, col, df, _against_patients(v, first["treatment_start"], number, np.less),
+                                        "dates before the patient's treatment_start"))
             if not (name == "steroid_doses" and col == "start_date"):
-                check(problem_from_mask("error", name, col, df, v > e, "dates after the patient's last_follow_up"))
+                check(problem_from_mask("error", name, col, df, _against_patients(v, first["last_follow_up"], number, np.greater),
+                                        "dates after the patient's last_follow_up"))
     sd = tables.get("steroid_doses")
     if sd is not None and not sd.empty:
         check(problem_from_mask(

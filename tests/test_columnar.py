@@ -163,6 +163,7 @@ def test_endpoints_derived_in_chunks_of_patients_are_those_of_one_pass(shipped, 
 
     whole = derivation.derive(shipped.tables)
     monkeypatch.setattr(derivation, "PATIENTS_PER_CHUNK", per_chunk)
+    monkeypatch.setattr(derivation, "SEGMENTS_PER_CHUNK", per_chunk * 5)  # the steroid sums, whole patients at a time
     chunked = derivation.derive(shipped.tables)
     pd.testing.assert_frame_equal(chunked.patients, whole.patients)
     pd.testing.assert_frame_equal(chunked.steroid_segments, whole.steroid_segments)
@@ -178,3 +179,28 @@ def test_a_time_of_day_anywhere_in_a_date_column_is_found_block_by_block():
     assert not schema._all_midnight(ns)
     assert schema._all_midnight(np.delete(ns, 4), block=2)
     assert schema._all_midnight(ns[:0])
+
+
+@pytest.mark.parametrize("per_check", [1, 3, 1000])
+def test_dates_checked_a_block_of_rows_at_a_time_give_the_same_problems(shipped, monkeypatch, per_check):
+    """Each child row's date is compared with its patient's treatment start and last follow-up
+    schema.ROWS_PER_CHECK rows at a time; a cohort with dates out of range in every child table
+    (and a row whose patient is unknown) must get the same sentences naming the same rows."""
+    frames = {name: getattr(shipped.tables, name).copy() for name in ("patients", "labs", "steroid_doses",
+                                                                       "tacrolimus", "adverse_events")}
+    day = pd.Timedelta(days=1)
+    frames["labs"].loc[[3, 50, 51], "date"] -= pd.Timedelta(days=400)
+    frames["labs"].loc[[7], "date"] += pd.Timedelta(days=4000)
+    frames["steroid_doses"].loc[[2, 9], "end_date"] += pd.Timedelta(days=4000)
+    frames["tacrolimus"].loc[[0, 4], "date"] -= pd.Timedelta(days=4000)
+    frames["adverse_events"].loc[[1], "onset_date"] += pd.Timedelta(days=4000) + day
+    frames["labs"]["patient_id"] = frames["labs"]["patient_id"].astype(object)
+    frames["labs"].loc[[11], "patient_id"] = "NOT-A-PATIENT"
+    whole = schema.validate(dict(frames))[1]
+    monkeypatch.setattr(schema, "ROWS_PER_CHECK", per_check)
+    blocks = schema.validate(dict(frames))[1]
+    assert blocks.problems == whole.problems
+    sentences = " ".join(p.message for p in whole.problems)
+    for phrase in ("before treatment_start", "after the patient's last_follow_up", "before the patient's treatment_start",
+                   "not in the patients table"):
+        assert phrase in sentences
