@@ -17,7 +17,7 @@ import pandas as pd
 
 from .definitions import Definitions
 from .derive import derive
-from .io import RawCohort, raw_from_frames, read_cohort, read_cohort_bytes
+from .io import RawCohort, raw_from_frames, read_cohort, read_cohort_bytes, release_arrow_memory
 from .schema import CohortError, Tables, ValidationReport, patient_numbers, validate
 
 DEFAULT_COHORT = Path(__file__).resolve().parent.parent / "data" / "cohort"
@@ -136,8 +136,10 @@ def _build(raw: RawCohort, progress: Progress | None = None,
     if progress:
         progress(CHECKING, 2, 3)
     t0 = time.perf_counter()
+    release_arrow_memory()
     # raw is spent here: its tables are let go as they are typed (validate's release).
     tables, report = validate(raw.tables, release=True)
+    release_arrow_memory()
     timings[CHECKING] = time.perf_counter() - t0
     report = notes + report
     if tables is None:
