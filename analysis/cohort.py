@@ -112,6 +112,12 @@ class Cohort:
                 self._patient_rows[table] = patient_numbers(getattr(self.tables, table)["patient_id"], ids)
             return self._patient_rows[table]
 
+    def __getstate__(self) -> dict:
+        """A cohort is pickled (out of the upload sandbox, into the held-cohort budget) without
+        what it derives again when asked: other readings, the Arrow copies of the endpoints' text,
+        the visits' patient rows."""
+        return {**self.__dict__, "_variants": {}, "_patient_rows": {}, "_arrow_text": {}}
+
     @property
     def short_hash(self) -> str:
         return self.sha256[:12]
