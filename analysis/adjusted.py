@@ -104,10 +104,11 @@ def propensity(patients: pd.DataFrame, x: pd.DataFrame | None = None) -> Propens
     """Propensity score of tacrolimus by logistic regression on `covariates` (statsmodels' Logit,
     maximum likelihood by Newton–Raphson: the same model and estimate as R's
     `glm(family = binomial)`; statsmodels' GLM, fitted by IRLS with a least-squares solve of the
-    whole design at each step, took 0.58 s at a million patients, Logit 0.1 s). Covariates that do
-    not vary under the filters (for example diagnosis when one is selected), or that the others
-    determine, are left out (`varying`) and named by their absence in `used`. A selection without both arms, or with complete separation,
-    gets NaN scores and a reason. `x`: the patients' `covariates`, when already computed."""
+    whole design at each step, took 2.0 s on a synthetic design of a million rows and six columns,
+    Logit 0.42 s). Covariates that do not vary under the filters (for example diagnosis when one
+    is selected), or that the others determine, are left out (`varying`) and named by their
+    absence in `used`. A selection without both arms, or with complete separation, gets NaN
+    scores and a reason. `x`: the patients' `covariates`, when already computed."""
     treated = (patients["arm"] == ARM_TACROLIMUS).astype(float)
     empty = pd.Series(NAN, index=patients.index)
     if treated.nunique() < 2:
