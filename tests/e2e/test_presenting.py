@@ -114,6 +114,11 @@ def test_a_page_prints_whole_without_the_sidebar(server, browser, paper, tmp_pat
     pg.goto(f"{server}/rfs")
     settle(pg)
     pg.emulate_media(media="print")
+    # The print style sheet is an element of the page's run (app.py): wait until it is in force,
+    # as a person's print dialog would show it, rather than print during a re-render (under the
+    # full suite's load a Letter print once caught the sidebar).
+    pg.wait_for_function("() => { const s = document.querySelector('[data-testid=\"stSidebar\"]');"
+                         " return s !== null && getComputedStyle(s).display === 'none'; }", timeout=30000)
     pdf = tmp_path / f"rfs-{paper}.pdf"
     pg.pdf(path=str(pdf), format=paper, landscape=True, print_background=True)
     ctx.close()
