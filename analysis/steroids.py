@@ -190,7 +190,7 @@ def course_sample(patients: pd.DataFrame, segments: pd.DataFrame, per_arm: int =
         pd.DataFrame({"patient_id": seg["patient_id"], "months": e, "dose": 0.0, "order": 0}),
     ]).sort_values(["patient_id", "months", "order"])
     pts = pts.drop_duplicates(["patient_id", "months"], keep="last")
-    pts["arm"] = pts["patient_id"].map(info["arm"])
+    pts["arm"] = pts["patient_id"].map(info["arm"].astype(str))  # text, whatever the patients' column holds
     return pts[["arm", "patient_id", "months", "dose"]].reset_index(drop=True)
 
 
