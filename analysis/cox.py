@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 MAX_ITERATIONS = 30
+_ROWS_AT_ONCE = 4  # rows of `_Times.columns` weighted together in `risk_sums`
 TOLERANCE = 1e-10  # relative change of the log partial likelihood (R's coxph.control: 1e-9)
 
 
@@ -83,26 +84,33 @@ class _Times:
         p = x.shape[1]
         self.pairs = np.triu_indices(p)
         a, b = self.pairs
-        # Filled in place, and `risk_sums` weighs them into one buffer kept for every iteration:
-        # at a million patients each array is hundreds of MB, and fresh memory of that size is
-        # slow to come by (bench/pipeline.py).
+        # Filled in place, and `risk_sums` weighs them a few rows at a time into one small buffer
+        # kept for every iteration: at a million patients the columns are hundreds of MB, and
+        # fresh memory of that size is slow to come by (bench/pipeline.py).
         self.columns = np.empty((1 + p + len(a), len(self.t)))
         self.columns[0] = 1.0
         self.columns[1:1 + p] = self.x.T
         for row, (i, j) in enumerate(zip(a, b), start=1 + p):
             np.multiply(self.columns[1 + i], self.columns[1 + j], out=self.columns[row])
-        self._weighted = np.empty_like(self.columns)
+        self._weighted = np.empty((min(_ROWS_AT_ONCE, len(self.columns)), len(self.t)))
         self.dead_weight = self.w * self.e
 
     def risk_sums(self, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each event time (ascending) and each row of `columns`: Σ of risk·column over the
         risk set {tᵢ ≥ t}, and over the deaths at t. Two arrays of (event times × rows)."""
-        weighted = np.multiply(self.columns, risk, out=self._weighted)
-        per_run = np.add.reduceat(weighted, self.run_starts, axis=1)
+        # A few rows of columns at a time through one small buffer (each row's sums are its own):
+        # a weighted copy of all of them was as large as the columns (200 MB a fit at a million
+        # patients), and the buffer of a few rows stays in the processor's cache.
+        rows, runs = len(self.columns), len(self.run_starts)
+        per_run, dying = np.empty((rows, runs)), np.empty((rows, runs))
+        for lo in range(0, rows, _ROWS_AT_ONCE):
+            hi = min(lo + _ROWS_AT_ONCE, rows)
+            weighted = np.multiply(self.columns[lo:hi], risk, out=self._weighted[:hi - lo])
+            per_run[lo:hi] = np.add.reduceat(weighted, self.run_starts, axis=1)
+            weighted *= self.e  # the deaths only
+            dying[lo:hi] = np.add.reduceat(weighted, self.run_starts, axis=1)
         at_risk = np.cumsum(per_run, axis=1)[:, self.event_run]
-        weighted *= self.e  # the deaths only
-        dying = np.add.reduceat(weighted, self.run_starts, axis=1)[:, self.event_run]
-        return at_risk.T, dying.T
+        return at_risk.T, dying[:, self.event_run].T
 
 
 def _square(packed: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], p: int) -> np.ndarray:
