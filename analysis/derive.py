@@ -374,8 +374,8 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
 
     test_is = rows_of_test(tables.labs)  # one factorisation of the test column for every lookup
     number = patient_numbers(tables.labs["patient_id"], pd.Index(pat["patient_id"]))  # each lab row's patient
-    if len(pat) < 2**31:
-        number = number.astype(np.int32)  # half the memory of 48 M int64 numbers, and faster look-ups
+    if len(pat) < 2**31:  # half the memory of 48 M int64 numbers, and faster look-ups (no copy when
+        number = number.astype(np.int32, copy=False)  # patient_numbers already gave 32-bit ones)
     course, base_plt, base_hgb, assessed, hb_alone = lab_courses_in_chunks(tables, pat, number, definitions, test_is)
     out["baseline_plt"] = base_plt
     out["baseline_hgb"] = base_hgb

@@ -106,9 +106,9 @@ def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame, patient_of_
     lo, hi = TACROLIMUS_TROUGH_TARGET
     # The visits of these patients, found through the ids' distinct values (patient_numbers: the
     # table's ids are a Categorical of a few hundred thousand values over millions of visits).
-    if patient_of_row is None:
-        patient_of_row = patient_numbers(tacrolimus["patient_id"], pd.Index(patients["patient_id"].astype(str).unique()))
     number = patient_of_row
+    if number is None:
+        number = patient_numbers(tacrolimus["patient_id"], pd.Index(patients["patient_id"].astype(str).unique()))
     level = tacrolimus["trough_ng_ml"]
     measured = (number >= 0) & level.notna().to_numpy()
     v = level[measured]

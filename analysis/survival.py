@@ -234,19 +234,6 @@ def _at_event_times(a: KMSteps | None, b: KMSteps | None) -> tuple[np.ndarray, n
     return n_a, n_b, d_a, d_b
 
 
-def number_at_risk(durations: pd.Series, times: tuple[float, ...] = RISK_TABLE_MONTHS) -> list[int]:
-    """Number at risk at each of `times`: patients whose duration (to the event or censoring) is at
-    least that time, so a patient with the event exactly at t still counts at t (R's convention).
-    Missing durations are left out.
-
-    >>> import pandas as pd
-    >>> number_at_risk(pd.Series([2, 3, 3, 5, 8, 9, 12, 15]), (0, 6, 12))
-    [8, 4, 2]
-    """
-    d = pd.to_numeric(durations, errors="coerce").dropna().to_numpy(float)
-    return [int((d >= t).sum()) for t in times]
-
-
 TICK_STEPS_MONTHS = (1.0, 2.0, 3.0, 6.0, 12.0, 24.0)
 
 
@@ -447,7 +434,7 @@ def compare_arms(patients: pd.DataFrame, duration: str, event: str,
     and its CI), logrank (`logrank`, tacrolimus against control), hazard (`cox_hazard_ratio`,
     tacrolimus against control, Efron ties, Wald CI), landmarks (arm, months, survival, ci_low,
     ci_high: the curve's step value at each landmark, `KMCurve.at`), at_risk (arms × risk_times,
-    `number_at_risk`) and n per arm.
+    `KMCurve.at_risk_at`) and n per arm.
 
     >>> import pandas as pd
     >>> df = pd.DataFrame({"arm": ["tacrolimus"] * 6 + ["control"] * 6,

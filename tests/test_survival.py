@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
 
-from analysis.survival import compare_arms, cox_hazard_ratio, kaplan_meier, km_steps, number_at_risk, quantile_time
+from analysis.survival import compare_arms, cox_hazard_ratio, kaplan_meier, km_steps, quantile_time
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -39,7 +39,9 @@ def test_quantile_time_rules():
 
 
 def test_number_at_risk():
-    assert number_at_risk(pd.Series([1, 2, 6, 6, 13]), (0, 6, 12)) == [5, 3, 1]
+    """At risk at t: durations ≥ t (an event exactly at t still counts), 0 after the last time."""
+    curve = kaplan_meier(pd.Series([1, 2, 6, 6, 13]), pd.Series([1, 0, 1, 1, 0]))
+    assert curve.at_risk_at((0, 6, 12, 13, 14)) == [5, 3, 1, 1, 0]
 
 
 def test_empty_and_single_arm():
