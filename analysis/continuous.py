@@ -6,11 +6,14 @@ with continuity correction (and the tie-corrected variance)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
+
+from .ranking import tie_counts
 
 NAN = float("nan")
 MANN_WHITNEY = "Mann–Whitney U test"
@@ -62,10 +65,10 @@ def mann_whitney_p(a: pd.Series, b: pd.Series) -> tuple[float, str]:
     against b, and a reason ("" or why p is NaN: an arm without values). Values that are not
     numbers are dropped.
 
-    Method: scipy.stats.mannwhitneyu(alternative="two-sided") with R's wilcox.test defaults: the
-    exact distribution when both groups have fewer than 50 values and there are no ties (within or
-    between the groups), otherwise the normal approximation with continuity correction and the
-    tie-corrected variance.
+    Method: R's wilcox.test defaults: the exact distribution when both groups have fewer than 50
+    values and there are no ties (within or between the groups; scipy.stats.mannwhitneyu),
+    otherwise the normal approximation with continuity correction and the tie-corrected variance
+    (scipy's formulas, `_mann_whitney_normal_p`).
 
     >>> import pandas as pd
     >>> p, reason = mann_whitney_p(pd.Series([1.5, 3.2, 4.8, 7.1, 9.9]), pd.Series([2.2, 5.5, 6.1, 8.4, 10.3, 11.7]))
@@ -85,9 +88,35 @@ def mann_whitney_p(a: pd.Series, b: pd.Series) -> tuple[float, str]:
     # Ties matter only to choose the exact test, so they are looked for only then (a sort of a
     # hundred thousand values costs 3 ms, and a report runs seven of these tests).
     ties = small and np.unique(both).size < len(both)
-    method = "exact" if small and not ties else "asymptotic"
-    res = stats.mannwhitneyu(x, y, alternative="two-sided", method=method, use_continuity=True)
-    return float(res.pvalue), ""
+    if small and not ties:
+        return float(stats.mannwhitneyu(x, y, alternative="two-sided", method="exact").pvalue), ""
+    return _mann_whitney_normal_p(x, y), ""
+
+
+def _mann_whitney_normal_p(x: np.ndarray, y: np.ndarray) -> float:
+    """The two-sided p-value of scipy.stats.mannwhitneyu(x, y, method="asymptotic",
+    use_continuity=True), with its formulas and order of operations: U the larger of U₁ and
+    n₁n₂ − U₁ (U₁ = R₁ − n₁(n₁ + 1)/2, R₁ the sum of x's average ranks), z = (U − n₁n₂/2 − ½) / σ
+    with the tie-corrected σ² = n₁n₂/12 · ((n + 1) − Σ(t³ − t) / (n(n − 1))), p = 2Φ(−z).
+
+    Written here because scipy ranks the values with a full comparison sort (6–12 ms a test at
+    96,000 patients, and a report runs seven tests per filter change); the ranks come here from
+    `ranking.tie_counts` (about 1 ms). Average ranks are half-integers and R₁ their exact sum,
+    so U is scipy's to the bit; tests/test_stats.py compares p with scipy's on ties and without."""
+    n1, n2 = len(x), len(y)
+    index, counts = tie_counts(np.r_[x, y])
+    before = np.cumsum(counts) - counts
+    average_rank = before + (counts + 1) / 2  # the average rank of each distinct value
+    r1 = float(np.bincount(index[:n1], minlength=len(counts)) @ average_rank)
+    u1 = r1 - n1 * (n1 + 1) / 2
+    u = max(u1, n1 * n2 - u1)
+    n = n1 + n2
+    t = counts.astype(float)
+    tie_term = float(np.sum(t ** 3 - t))
+    s = math.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1))))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.float64(u - n1 * n2 / 2 - 0.5) / s
+    return float(np.clip(2 * special.ndtr(-z), 0.0, 1.0))
 
 
 def compare_values(a: pd.Series, b: pd.Series) -> TwoGroups:
