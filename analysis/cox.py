@@ -28,7 +28,7 @@ from scipy import stats
 from .ranking import stable_argsort
 
 MAX_ITERATIONS = 30
-_ROWS_AT_ONCE = 4  # rows of `_Times.columns` weighted together in `risk_sums`
+_ROWS_AT_ONCE = 4  # rows of columns and products weighted together in `risk_sums`
 TOLERANCE = 1e-10  # relative change of the log partial likelihood (R's coxph.control: 1e-9)
 
 
@@ -50,8 +50,8 @@ class _Times:
 
     Every risk-set sum is taken in two steps: first a sum per distinct time (the patients, sorted
     latest first, fall into runs of equal time), then a cumulative sum over those few runs. The
-    columns are held transposed (one row per column of x and per product of two columns), so
-    that both sums run along contiguous memory. With the per-event-time sums of `_terms`, one
+    columns are held transposed (a row per column of x; the products of two columns are made as
+    they are summed), so that both sums run along contiguous memory. With the per-event-time sums of `_terms`, one
     iteration of a 6-column model of 95,910 patients (90,000 deaths at 1,287 times) went from
     40 ms (cumulative sums down the patients, arrays of steps × columns) to 9 ms."""
 
@@ -78,36 +78,47 @@ class _Times:
         # Runs of equal time in the sorted patients, latest first, and the run of each event time.
         self.run_starts = np.flatnonzero(np.r_[True, self.t[1:] != self.t[:-1]])
         self.event_run = np.searchsorted(-self.t[self.run_starts], -self.times)
-        # The columns centred (as coxph does: the fit is the same, the exponentials stay small),
-        # sorted, and the products of each pair once (the upper triangle), transposed: row 0 is 1,
-        # then the p columns, then the p(p+1)/2 products.
+        # The columns centred (as coxph does: the fit is the same, the exponentials stay small) and
+        # sorted, transposed (a row per column of x). `risk_sums` sums the rows 1, x₁ … x_p and the
+        # products of each pair once (the upper triangle), each product made as it is needed, a few
+        # rows at a time in one small buffer kept for every iteration: a matrix of every product
+        # was 36 rows × n (at a million patients 280 MB a model, and fresh memory of that size is
+        # slow to come by, bench/pipeline.py), and the buffer of a few rows stays in cache.
         xs = x[order]
         self.x = xs - xs.mean(axis=0)
         p = x.shape[1]
+        self.rows_x = np.ascontiguousarray(self.x.T)
         self.pairs = np.triu_indices(p)
-        a, b = self.pairs
-        # Filled in place, and `risk_sums` weighs them a few rows at a time into one small buffer
-        # kept for every iteration: at a million patients the columns are hundreds of MB, and
-        # fresh memory of that size is slow to come by (bench/pipeline.py).
-        self.columns = np.empty((1 + p + len(a), len(self.t)))
-        self.columns[0] = 1.0
-        self.columns[1:1 + p] = self.x.T
-        for row, (i, j) in enumerate(zip(a, b), start=1 + p):
-            np.multiply(self.columns[1 + i], self.columns[1 + j], out=self.columns[row])
-        self._weighted = np.empty((min(_ROWS_AT_ONCE, len(self.columns)), len(self.t)))
+        self.n_rows = 1 + p + len(self.pairs[0])
+        self._weighted = np.empty((min(_ROWS_AT_ONCE, self.n_rows), len(self.t)))
         self.dead_weight = self.w * self.e
 
+    def _weighted_row(self, row: int, risk: np.ndarray, out: np.ndarray) -> None:
+        """risk × row `row` of the columns into `out`: the rows are 1, then x₁ … x_p, then the
+        products of pairs (each product rounded before it is weighted, as a stored product was)."""
+        p = len(self.rows_x)
+        if row == 0:
+            out[:] = risk
+        elif row <= p:
+            np.multiply(self.rows_x[row - 1], risk, out=out)
+        else:
+            a, b = self.pairs[0][row - 1 - p], self.pairs[1][row - 1 - p]
+            np.multiply(self.rows_x[a], self.rows_x[b], out=out)
+            out *= risk
+
     def risk_sums(self, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each event time (ascending) and each row of `columns`: Σ of risk·column over the
-        risk set {tᵢ ≥ t}, and over the deaths at t. Two arrays of (event times × rows)."""
-        # A few rows of columns at a time through one small buffer (each row's sums are its own):
-        # a weighted copy of all of them was as large as the columns (200 MB a fit at a million
-        # patients), and the buffer of a few rows stays in the processor's cache.
-        rows, runs = len(self.columns), len(self.run_starts)
+        """For each event time (ascending) and each row of the columns (1, x₁ … x_p, the products
+        of pairs): Σ of risk·row over the risk set {tᵢ ≥ t}, and over the deaths at t. Two arrays
+        of (event times × rows)."""
+        # A few rows at a time through one small buffer (each row's sums are its own): a weighted
+        # copy of all of them was as large as the columns (200 MB a fit at a million patients).
+        rows, runs = self.n_rows, len(self.run_starts)
         per_run, dying = np.empty((rows, runs)), np.empty((rows, runs))
         for lo in range(0, rows, _ROWS_AT_ONCE):
             hi = min(lo + _ROWS_AT_ONCE, rows)
-            weighted = np.multiply(self.columns[lo:hi], risk, out=self._weighted[:hi - lo])
+            weighted = self._weighted[:hi - lo]
+            for k in range(hi - lo):
+                self._weighted_row(lo + k, risk, weighted[k])
             per_run[lo:hi] = np.add.reduceat(weighted, self.run_starts, axis=1)
             weighted *= self.e  # the deaths only
             dying[lo:hi] = np.add.reduceat(weighted, self.run_starts, axis=1)
