@@ -21,7 +21,6 @@ import statsmodels.api as sm
 from scipy import stats
 
 from . import cox
-from .relapse import responders
 from .schema import AIHA, ARM_TACROLIMUS, ARMS, ES
 from .survival import km_steps
 
@@ -338,13 +337,14 @@ MULTIVARIABLE_COX = "Cox proportional hazards, arm and the propensity covariates
 LOG_HR_LIMIT = 10.0
 
 
-def _not_estimable(frame: pd.DataFrame, event: str, method: str) -> AdjustedHazard | None:
-    """The reason a Cox model of the arm cannot be fitted to `frame`, as an answer; None when it can."""
-    if frame["tacrolimus"].nunique() < 2 or frame[event].sum() == 0:
+def _not_estimable(e: np.ndarray, tacrolimus: np.ndarray, method: str) -> AdjustedHazard | None:
+    """The reason a Cox model of the arm cannot be fitted to these event flags and arms (1/0), as
+    an answer; None when it can."""
+    treated = tacrolimus == 1.0
+    if treated.all() or not treated.any() or e.sum() == 0:
         return AdjustedHazard(NAN, (NAN, NAN), NAN, method, "no events, or one arm only")
     # An arm without events makes the likelihood rise for ever: the hazard ratio is 0 or infinite.
-    eventless = [name for value, name in ((1.0, "tacrolimus"), (0.0, "control"))
-                 if frame.loc[frame["tacrolimus"] == value, event].sum() == 0]
+    eventless = [name for arm, name in ((treated, "tacrolimus"), (~treated, "control")) if e[arm].sum() == 0]
     if eventless:
         return AdjustedHazard(NAN, (NAN, NAN), NAN, method, f"no events in the {eventless[0]} arm")
     return None
@@ -359,15 +359,23 @@ def _answer(hr: float, ci: tuple[float, float], p: float, method: str) -> Adjust
     return AdjustedHazard(hr, ci, p, method)
 
 
-def _cox(frame: pd.DataFrame, covariates: list[str], weights: str | None, robust: bool, method: str) -> AdjustedHazard:
-    """Hazard ratio of the column `tacrolimus` (the first of `covariates`) from a Cox model of
-    t, e, Efron ties, fitted by `analysis.cox` (R's coxph likelihood and variance, vectorised)."""
-    refused = _not_estimable(frame, "e", method)
+def _cox(t: np.ndarray, e: np.ndarray, x: np.ndarray, weights: np.ndarray | None, robust: bool,
+         method: str) -> AdjustedHazard:
+    """Hazard ratio of the first column of `x` (the arm, 1/0) from a Cox model of time t and event
+    e (1/0), Efron ties, fitted by `analysis.cox` (R's coxph likelihood and variance, vectorised).
+    Rows with a missing value (in t, x or the weights) are left out, as R's na.omit."""
+    known = ~np.isnan(t) & ~np.isnan(x).any(axis=1)
+    if weights is not None:
+        known &= ~np.isnan(weights)
+    if not known.all():
+        t, e, x = t[known], e[known], x[known]
+        weights = weights[known] if weights is not None else None
+    refused = _not_estimable(e, x[:, 0], method)
     if refused:
         return refused
     with np.errstate(all="ignore"):
         try:
-            fit = cox.fit(frame["t"], frame["e"], frame[covariates], frame[weights] if weights else None, robust=robust)
+            fit = cox.fit(t, e, x, weights, robust=robust)
         except (np.linalg.LinAlgError, ValueError, OverflowError, ZeroDivisionError):
             return AdjustedHazard(NAN, (NAN, NAN), NAN, method, "the model does not converge for this selection")
     log_hr = float(fit.coefficients[0])
@@ -382,11 +390,11 @@ def _cox(frame: pd.DataFrame, covariates: list[str], weights: str | None, robust
     return _answer(hr, ci, p, method)
 
 
-def _survival_frame(patients: pd.DataFrame, duration: str, event: str) -> pd.DataFrame:
-    """Time (t), event (e, unknown = censored) and arm (tacrolimus 1/0) of a Cox model, per patient."""
-    return pd.DataFrame({"t": pd.to_numeric(patients[duration], errors="coerce"),
-                         "e": patients[event].astype("boolean").fillna(False).astype(float),
-                         "tacrolimus": (patients["arm"] == ARM_TACROLIMUS).astype(float)})
+def _outcome(patients: pd.DataFrame, duration: str, event: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Time (NaN: not known), event (1/0, unknown = censored) and arm (tacrolimus 1/0) per patient."""
+    return (pd.to_numeric(patients[duration], errors="coerce").to_numpy(float),
+            patients[event].astype("boolean").fillna(False).to_numpy(float),
+            (patients["arm"] == ARM_TACROLIMUS).to_numpy(float, na_value=0.0))
 
 
 def weighted_cox(patients: pd.DataFrame, duration: str, event: str, weights: pd.Series) -> AdjustedHazard:
@@ -394,20 +402,27 @@ def weighted_cox(patients: pd.DataFrame, duration: str, event: str, weights: pd.
     variance, Efron ties: R's `coxph(…, weights = w, robust = TRUE)`, computed by `analysis.cox`
     (vectorised; lifelines' robust variance is a loop over patients and differs from R's for tied
     times — see that module)."""
-    frame = _survival_frame(patients, duration, event).assign(w=weights.reindex(patients.index).astype(float)).dropna()
-    return _cox(frame, ["tacrolimus"], "w", True, WEIGHTED_COX)
+    return _weighted_cox(*_outcome(patients, duration, event), weights.reindex(patients.index).to_numpy(float))
 
 
 def multivariable_cox(patients: pd.DataFrame, duration: str, event: str, x: pd.DataFrame | None = None) -> AdjustedHazard:
     """Hazard ratio of tacrolimus from a Cox model with the arm and the propensity covariates that
     vary in the selection (Efron ties; R: `coxph(Surv(t, e) ~ tacrolimus + …)`), by `analysis.cox`,
     as the weighted model: one implementation for the page (the relapse model of 100,000 patients:
-    lifelines 0.33 s, this 0.12 s). `x`: covariates of these patients or more (same index), when
-    already computed."""
-    x = covariates(patients) if x is None else x.loc[patients.index]
+    lifelines 0.33 s, this 0.12 s). `x`: these patients' covariates (same rows), when already
+    computed."""
+    return _multivariable_cox(*_outcome(patients, duration, event), covariates(patients) if x is None else x)
+
+
+def _weighted_cox(t: np.ndarray, e: np.ndarray, arm: np.ndarray, weights: np.ndarray) -> AdjustedHazard:
+    """`weighted_cox` of an outcome as `_outcome` gives it and the weights of the same rows."""
+    return _cox(t, e, arm[:, None], weights, True, WEIGHTED_COX)
+
+
+def _multivariable_cox(t: np.ndarray, e: np.ndarray, arm: np.ndarray, x: pd.DataFrame) -> AdjustedHazard:
+    """`multivariable_cox` of an outcome as `_outcome` gives it and the covariates of the same rows."""
     used = varying(x)
-    frame = pd.concat([_survival_frame(patients, duration, event), x[used]], axis=1).dropna()
-    return _cox(frame, ["tacrolimus", *used], None, False, MULTIVARIABLE_COX)
+    return _cox(t, e, np.column_stack([arm, x[used].to_numpy(float)]), None, False, MULTIVARIABLE_COX)
 
 
 def weighted_km(durations: pd.Series, events: pd.Series, weights: pd.Series) -> pd.DataFrame:
@@ -423,14 +438,12 @@ def weighted_km(durations: pd.Series, events: pd.Series, weights: pd.Series) -> 
     return pd.DataFrame({"time": steps.time, "survival": steps.survival})
 
 
-def _weighted_curves(rows: pd.DataFrame, duration: str, event: str, weights: pd.Series) -> dict[str, pd.DataFrame]:
-    """`weighted_km` of each arm (in the arms' alphabetical order) of the rows with a duration."""
-    d = pd.to_numeric(rows[duration], errors="coerce").to_numpy(float)
-    e = rows[event].astype("boolean").fillna(False).to_numpy(bool)
-    w = weights.reindex(rows.index).to_numpy(float)
-    known = ~np.isnan(d)
-    masks = {a: known & rows["arm"].eq(a).to_numpy(bool, na_value=False) for a in sorted(ARMS)}
-    return {a: weighted_km(d[m], e[m], w[m]) for a, m in masks.items() if m.any()}
+def _weighted_curves(t: np.ndarray, e: np.ndarray, arm: np.ndarray, weights: np.ndarray) -> dict[str, pd.DataFrame]:
+    """`weighted_km` of each arm (in the arms' alphabetical order) of the rows with a time: t, e
+    and arm (tacrolimus 1/0) as `_outcome` gives them."""
+    known = ~np.isnan(t)
+    masks = {a: known & ((arm == 1.0) if a == ARM_TACROLIMUS else (arm == 0.0)) for a in sorted(ARMS)}
+    return {a: weighted_km(t[m], e[m].astype(bool), weights[m]) for a, m in masks.items() if m.any()}
 
 
 @dataclass(frozen=True)
@@ -469,16 +482,19 @@ def adjusted(patients: pd.DataFrame, estimand: str = ATE, truncate: bool = False
     complete = patients.loc[known, "complete_response"].astype(float)
     orr = weighted_rates(responded, treated[known], w.weights[known])
     crr = weighted_rates(complete, treated[known], w.weights[known])
-    # The six columns the models below read, before the subsets (each copies every column it has).
-    outcomes = patients[["arm", "responded", "relapsed", "rfs_months", "steroid_stopped", "steroid_stop_months"]]
-    responded = responders(outcomes)
-    rfs = weighted_cox(responded, "rfs_months", "relapsed", w.weights)
-    rfs_mv = multivariable_cox(responded, "rfs_months", "relapsed", x)
-    stoppable = outcomes[outcomes["steroid_stopped"].notna()]
-    stop = weighted_cox(stoppable, "steroid_stop_months", "steroid_stopped", w.weights)
-    stop_mv = multivariable_cox(stoppable, "steroid_stop_months", "steroid_stopped", x)
-    curves = _weighted_curves(responded, "rfs_months", "relapsed", w.weights)
-    on_steroids = _weighted_curves(stoppable, "steroid_stop_months", "steroid_stopped", w.weights)
+    # Each outcome's rows as positions in the selection, its time, event and arm as arrays, and
+    # the weights and covariates taken by position (a look-up of the patients' ids cost 5 ms a
+    # subset at 100,000 patients, and each model took its own).
+    weights = w.weights.to_numpy(float)
+    rfs_rows = np.flatnonzero(patients["responded"].astype("boolean").fillna(False).to_numpy(bool))
+    stop_rows = np.flatnonzero(patients["steroid_stopped"].notna().to_numpy(bool))
+    models = {}
+    for name, rows, duration, event in (("rfs", rfs_rows, "rfs_months", "relapsed"),
+                                        ("stop", stop_rows, "steroid_stop_months", "steroid_stopped")):
+        t, e, arm = (values[rows] for values in _outcome(patients, duration, event))
+        models[name] = (_weighted_cox(t, e, arm, weights[rows]), _multivariable_cox(t, e, arm, x.take(rows)),
+                        _weighted_curves(t, e, arm, weights[rows]))
+    (rfs, rfs_mv, curves), (stop, stop_mv, on_steroids) = models["rfs"], models["stop"]
     closest = lambda est, ci: ci[1] if est < 1 else ci[0]  # noqa: E731  the limit nearer to 1
     e = {}
     for name, h in (("rfs", rfs), ("steroid_stop", stop)):
