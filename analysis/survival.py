@@ -493,20 +493,21 @@ def subgroup_hazard_ratios(patients: pd.DataFrame, duration: str, event: str) ->
     >>> sg["hazard_ratio"].round(3).tolist()[:2], sg.loc[3, "reason"]
     ([8.688, 4.033], 'no patients in either arm')
     """
-    df = patients.dropna(subset=[duration])
-    groups: list[tuple[str, str, pd.Series]] = [("All patients", "All", pd.Series(True, index=df.index))]
-    groups += [("Diagnosis", d, df["diagnosis"] == d) for d in DIAGNOSES]
-    groups += [("Sex", s, df["sex"] == s) for s in SEXES]
+    # The patients with a duration as a mask, not a copy of the frame; each subgroup a mask of it.
+    months = pd.to_numeric(patients[duration], errors="coerce").to_numpy(float)
+    known = ~np.isnan(months)
+    groups: list[tuple[str, str, np.ndarray]] = [("All patients", "All", known)]
+    groups += [("Diagnosis", d, known & patients["diagnosis"].eq(d).to_numpy(bool, na_value=False)) for d in DIAGNOSES]
+    groups += [("Sex", s, known & patients["sex"].eq(s).to_numpy(bool, na_value=False)) for s in SEXES]
+    age = pd.to_numeric(patients["age"], errors="coerce").to_numpy(float)
     for label, lo, hi in AGE_BANDS:
-        groups.append(("Age", label, (df["age"] >= lo) & (df["age"] < hi)))
+        groups.append(("Age", label, known & (age >= lo) & (age < hi)))
     rows = []
     # The three columns a model needs, as arrays, each subgroup a selection of them (not of the
     # frame). Each fit counts at each distinct time (`km_steps`), in any order of the patients.
-    months = df[duration].to_numpy(float)
-    events = df[event].astype("boolean").fillna(False).to_numpy(bool)
-    treated = (df["arm"] == ARM_TACROLIMUS).to_numpy(bool, na_value=False)
-    for group, level, mask in groups:
-        m = mask.to_numpy(bool, na_value=False)
+    events = patients[event].astype("boolean").fillna(False).to_numpy(bool)
+    treated = (patients["arm"] == ARM_TACROLIMUS).to_numpy(bool, na_value=False)
+    for group, level, m in groups:
         ev, tac = events[m], treated[m]
         hr = cox_hazard_ratio(months[m], ev, tac)
         rows.append({
