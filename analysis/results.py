@@ -23,7 +23,7 @@ from .proportions import Comparison
 from .relapse import relapse_rate, rfs, rfs_subgroups
 from .response import ResponseResult, best_response
 from .safety import SafetyResult, safety
-from .schema import ARM_LABELS, ARMS, DIAGNOSES, by_arm
+from .schema import ARM_LABELS, ARMS, DIAGNOSES
 from .steroids import SteroidResult, course_sample, daily_dose_by_arm, steroids, trough_points
 from .survival import ArmComparison
 
@@ -144,11 +144,14 @@ def not_comparable(cohort: Cohort, filters: Filters, results: Results) -> str:
     page, the slides and the report say the same."""
     if filters.nothing_selected:
         return "No diagnosis or no sex is selected, so no patients are shown. Choose at least one of each."
-    absent = [ARM_LABELS[a] for a, rows in zip(ARMS, by_arm(cohort.endpoints)) if rows.empty]
+    # Counted, not split: splitting the frames by arm copied every column of the whole cohort on
+    # each page (38 ms at 100,000 patients).
+    arms = cohort.endpoints_for_statistics(filters.definitions)["arm"]  # codes: compared in no time
+    absent = [ARM_LABELS[a] for a in ARMS if not arms.eq(a).any()]
     if absent:
         return (f"This cohort has no patients in the {' or the '.join(absent)} arm, so the arms cannot be compared "
                 "whatever the filters. Check the arm column of the patients table (tacrolimus or control).")
-    n = dict(zip(ARMS, (len(rows) for rows in by_arm(results.patients))))
+    n = {a: int(results.patients["arm"].eq(a).sum()) for a in ARMS}
     empty = [ARM_LABELS[a] for a, k in n.items() if k == 0]
     if empty:
         where = "either arm" if len(empty) == 2 else f"the {empty[0]} arm"
