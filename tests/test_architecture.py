@@ -44,3 +44,31 @@ def test_every_view_script_is_in_views_and_nothing_else_is():
     scripts = {p.stem for p in (ROOT / "views").glob("*.py") if p.name != "__init__.py"}
     assert scripts == {v.name for v in VIEWS}
     assert not (ROOT / "pages").exists()  # the folder name that switches Streamlit into its old multipage mode
+
+
+BLAS_THREADS = """
+import importlib, sys
+importlib.import_module(sys.argv[1])
+import numpy, scipy.linalg  # both load an OpenBLAS
+from threadpoolctl import threadpool_info
+print(sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}))
+"""
+
+
+@pytest.mark.parametrize("entry", ["server", "analysis.cohort", "analysis.sandbox"])
+def test_the_engine_runs_one_blas_thread_unless_the_operator_says_otherwise(entry):
+    """Every entry point imports the engine before numpy, so OpenBLAS starts with one thread (its
+    threads only contend on the engine's small matrices); an operator's OPENBLAS_NUM_THREADS wins."""
+    import os
+    import subprocess
+    import sys
+
+    def threads(extra: dict) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"} | extra
+        out = subprocess.run([sys.executable, "-c", BLAS_THREADS, entry], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout.strip().splitlines()[-1]
+
+    assert threads({}) == "[1]"
+    assert threads({"OPENBLAS_NUM_THREADS": "2"}) == "[2]"
