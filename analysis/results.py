@@ -53,7 +53,7 @@ class Results:
         # The tables a section needs, not the cohort: results outlive a cohort let go to free
         # memory (hosting/held.py), and the lab table, the largest, is needed by none of them.
         self._tacrolimus = cohort.tables.tacrolimus
-        self._adverse_events = cohort.tables.adverse_events
+        self._adverse_events = cohort.table_for_statistics("adverse_events")
         self._segments = cohort.steroid_segments
         self._adjusted_variants: dict[tuple[str, bool], Adjusted] = {}
 
