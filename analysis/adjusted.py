@@ -47,16 +47,19 @@ def covariates(patients: pd.DataFrame) -> pd.DataFrame:
     >>> covariates(p).to_dict("list")["baseline_plt_missing"]
     [0.0, 1.0]
     """
-    x = pd.DataFrame(index=patients.index)
-    x["age"] = pd.to_numeric(patients["age"], errors="coerce").astype(float)
-    x["male"] = (patients["sex"] == "M").astype(float)
-    x["diagnosis_AIHA"] = (patients["diagnosis"] == AIHA).astype(float)
-    x["diagnosis_ES"] = (patients["diagnosis"] == ES).astype(float)
+    # One block of floats (a frame built column by column held eight, and every model copied them
+    # into a matrix again).
+    columns = {"age": pd.to_numeric(patients["age"], errors="coerce").to_numpy(float, na_value=np.nan),
+               "male": (patients["sex"] == "M").astype(float).to_numpy(),
+               "diagnosis_AIHA": (patients["diagnosis"] == AIHA).astype(float).to_numpy(),
+               "diagnosis_ES": (patients["diagnosis"] == ES).astype(float).to_numpy()}
     for column in ("baseline_plt", "baseline_hgb"):
-        value = pd.to_numeric(patients[column], errors="coerce").astype(float)
-        x[column] = value.fillna(0.0)
-        x[f"{column}_missing"] = value.isna().astype(float)
-    return x[list(COVARIATES)]
+        value = pd.to_numeric(patients[column], errors="coerce").to_numpy(float, na_value=np.nan)
+        missing = np.isnan(value)
+        columns[column] = np.where(missing, 0.0, value)
+        columns[f"{column}_missing"] = missing.astype(float)
+    return pd.DataFrame(np.column_stack([columns[c] for c in COVARIATES]), index=patients.index,
+                        columns=list(COVARIATES))
 
 
 def _varies(values: pd.Series) -> bool:
@@ -392,7 +395,7 @@ def _cox(t: np.ndarray, e: np.ndarray, x: np.ndarray, weights: np.ndarray | None
 
 def _outcome(patients: pd.DataFrame, duration: str, event: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Time (NaN: not known), event (1/0, unknown = censored) and arm (tacrolimus 1/0) per patient."""
-    return (pd.to_numeric(patients[duration], errors="coerce").to_numpy(float),
+    return (pd.to_numeric(patients[duration], errors="coerce").to_numpy(float, na_value=np.nan),
             patients[event].astype("boolean").fillna(False).to_numpy(float),
             (patients["arm"] == ARM_TACROLIMUS).to_numpy(float, na_value=0.0))
 
