@@ -114,15 +114,16 @@ class Cohort:
             return self._tables_for_statistics[table]
 
     def patient_rows(self, table: str) -> np.ndarray:
-        """For each row of the table `table` (tacrolimus, adverse_events), the row of its patient
-        in `endpoints`, −1 for an id that is not a patient's. Every reading of the endpoints
+        """For each row of the table `table` (tacrolimus, adverse_events, or steroid_segments),
+        the row of its patient in `endpoints`, −1 for an id that is not a patient's. Every reading of the endpoints
         (`endpoints_under`) has the patients table's rows in its order, so this serves them all.
         Found once per cohort: a filter change then finds its patients' visits by position
         rather than by looking up their ids' text again (at a million patients, 6.4 M visits)."""
         with _VARIANTS_LOCK:
             if table not in self._patient_rows:
                 ids = pd.Index(self.endpoints["patient_id"].astype(str))
-                self._patient_rows[table] = patient_numbers(getattr(self.tables, table)["patient_id"], ids)
+                frame = self.steroid_segments if table == "steroid_segments" else getattr(self.tables, table)
+                self._patient_rows[table] = patient_numbers(frame["patient_id"], ids)
             return self._patient_rows[table]
 
     def __getstate__(self) -> dict:

@@ -48,7 +48,7 @@ class Results:
         self.patients: pd.DataFrame = filters.apply(endpoints)
         self._analysed = self.patients[list(ANALYSED)]
         # Each visit's patient as a row of the endpoints (the same for every reading of them).
-        self._rows = {table: cohort.patient_rows(table) for table in ("tacrolimus", "adverse_events")}
+        self._rows = {table: cohort.patient_rows(table) for table in ("tacrolimus", "adverse_events", "steroid_segments")}
         self._endpoint_count = len(endpoints) if endpoints.index.equals(pd.RangeIndex(len(cohort.endpoints))) else None
         # The tables a section needs, not the cohort: results outlive a cohort let go to free
         # memory (hosting/held.py), and the lab table, the largest, is needed by none of them.
@@ -106,7 +106,7 @@ class Results:
     @cached_property
     def dose_curve(self) -> pd.DataFrame:
         """Daily prednisone-equivalent dose by arm on a 7-day grid (median and IQR)."""
-        return daily_dose_by_arm(self._analysed, self._segments)
+        return daily_dose_by_arm(self._analysed, self._segments, patient_of_row=self._in_selection("steroid_segments"))
 
     @cached_property
     def steroid_courses(self) -> pd.DataFrame:
