@@ -116,7 +116,7 @@ class Results:
     @cached_property
     def troughs(self) -> pd.DataFrame:
         """Every tacrolimus trough level of the filtered patients, with months since treatment start."""
-        return trough_points(self._analysed, self._tacrolimus)
+        return trough_points(self._analysed, self._tacrolimus, self._in_selection("tacrolimus"))
 
     @cached_property
     def adjusted(self) -> Adjusted:
