@@ -12,12 +12,14 @@ Goals (issue 15): 100,000 patients cold under 6 s, under 1.5 GB, a filter change
 
     python bench/pipeline.py                                  # 100,000 and 1,000,000 patients
     python bench/pipeline.py --patients 100000 --old ed994ea  # beside the code before issue 15
+    python bench/pipeline.py --repeat 3 --old 12e1526          # three runs each, medians and ranges
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,11 +86,23 @@ def row(label: str, m: dict, goal: tuple | None) -> str:
     return text
 
 
+def median_of(runs: list[dict]) -> dict:
+    """Each figure's median over runs (steps and report included), and its range as "lo–hi"."""
+    keys = ("cold", "peak_gb", "change", "report")
+    out = {k: statistics.median(r[k] for r in runs) for k in keys}
+    out["steps"] = {step: statistics.median(r["steps"][step] for r in runs) for step in runs[0]["steps"]}
+    out["range"] = {k: (min(r[k] for r in runs), max(r[k] for r in runs)) for k in keys}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--patients", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--old", help="git revision whose code is measured beside the current code")
     ap.add_argument("--old-up-to", type=int, default=100_000, help="largest cohort the old code is run on")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each code, new and old taking turns to go first (on a shared machine the "
+                         "first process of a series is often the slowest); the medians are then printed")
     args = ap.parse_args()
     print(f"{'cohort / code':<24} {'cold':>10} {'peak':>11} {'change':>11}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,15 +110,27 @@ def main() -> None:
         try:
             for n in args.patients:
                 folder = cohort_folder(n)
-                new = measure(ROOT, folder)
-                print(row(f"{n:,} new", new, GOALS.get(n)), flush=True)
-                if old and n <= args.old_up_to:
-                    before = measure(old, folder)
-                    print(row(f"{n:,} old ({args.old[:10]})", before, None), flush=True)
-                    if "error" not in before and "error" not in new:
-                        print(f"{'':<24} ratio old/new: cold {before['cold'] / new['cold']:.1f}×, memory "
-                              f"{before['peak_gb'] / new['peak_gb']:.1f}×, change {before['change'] / new['change']:.1f}×",
-                              flush=True)
+                trees = [("new", ROOT)] + ([(f"old ({args.old[:10]})", old)] if old and n <= args.old_up_to else [])
+                runs: dict[str, list[dict]] = {label: [] for label, _ in trees}
+                for k in range(args.repeat):
+                    for label, tree in (trees if k % 2 == 0 else trees[::-1]):
+                        m = measure(tree, folder)
+                        suffix = f" #{k + 1}" if args.repeat > 1 else ""
+                        print(row(f"{n:,} {label}{suffix}", m, GOALS.get(n) if label == "new" else None), flush=True)
+                        if "error" not in m:
+                            runs[label].append(m)
+                if args.repeat > 1:
+                    for label, _ in trees:
+                        if runs[label]:
+                            m = median_of(runs[label])
+                            spread = ", ".join(f"{k} {lo:.2f}–{hi:.2f}" for k, (lo, hi) in m["range"].items())
+                            print(row(f"{n:,} {label} median", m, GOALS.get(n) if label == "new" else None)
+                                  + f"\n{'':<24} range over {len(runs[label])} runs: {spread}", flush=True)
+                if len(trees) == 2 and all(runs[label] for label, _ in trees):
+                    new, before = (median_of(runs[label]) if args.repeat > 1 else runs[label][0] for label, _ in trees)
+                    print(f"{'':<24} ratio old/new: cold {before['cold'] / new['cold']:.1f}×, memory "
+                          f"{before['peak_gb'] / new['peak_gb']:.1f}×, change {before['change'] / new['change']:.1f}×",
+                          flush=True)
         finally:
             if old:
                 subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, capture_output=True)
