@@ -1,4 +1,5 @@
-"""Server-side time to re-render each page after a filter change, on the shipped cohort.
+"""Server-side time to re-render each page after a filter change, on the shipped cohort (or the one
+COHORT_PATH names, as the app reads it).
 
 Runs the app in-process with Streamlit's AppTest (the script run a browser triggers, without the
 network), changes the diagnosis filter through five different selections on each page and prints
@@ -9,6 +10,7 @@ Then the RFS page with "Split by diagnosis" on: five filter changes, and five re
 nothing the statistics depend on (the confidence-band toggle), where every number is cached.
 
     python bench/page_times.py
+    COHORT_PATH=/tmp/dashboard-bench/cohort-100000-seed11 python bench/page_times.py   # a large cohort
 """
 
 from __future__ import annotations
