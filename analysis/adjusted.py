@@ -412,9 +412,13 @@ def multivariable_cox(patients: pd.DataFrame, duration: str, event: str, x: pd.D
     """Hazard ratio of tacrolimus from a Cox model with the arm and the propensity covariates that
     vary in the selection (Efron ties; R: `coxph(Surv(t, e) ~ tacrolimus + …)`), by `analysis.cox`,
     as the weighted model: one implementation for the page (the relapse model of 100,000 patients:
-    lifelines 0.33 s, this 0.12 s). `x`: these patients' covariates (same rows), when already
-    computed."""
-    return _multivariable_cox(*_outcome(patients, duration, event), covariates(patients) if x is None else x)
+    lifelines 0.33 s, this 0.12 s). `x`: covariates of these patients or more (same index), when
+    already computed."""
+    if x is None:
+        x = covariates(patients)
+    elif not x.index.equals(patients.index):
+        x = x.loc[patients.index]
+    return _multivariable_cox(*_outcome(patients, duration, event), x)
 
 
 def _weighted_cox(t: np.ndarray, e: np.ndarray, arm: np.ndarray, weights: np.ndarray) -> AdjustedHazard:
@@ -442,10 +446,10 @@ def weighted_km(durations: pd.Series, events: pd.Series, weights: pd.Series) -> 
 
 
 def _weighted_curves(t: np.ndarray, e: np.ndarray, arm: np.ndarray, weights: np.ndarray) -> dict[str, pd.DataFrame]:
-    """`weighted_km` of each arm (in the arms' alphabetical order) of the rows with a time: t, e
-    and arm (tacrolimus 1/0) as `_outcome` gives them."""
+    """`weighted_km` of each arm (in the arms' alphabetical order) of the rows with a time: t and
+    e as `_outcome` gives them, arm the arms' names (a patient of neither arm is in neither curve)."""
     known = ~np.isnan(t)
-    masks = {a: known & ((arm == 1.0) if a == ARM_TACROLIMUS else (arm == 0.0)) for a in sorted(ARMS)}
+    masks = {a: known & (arm == a) for a in sorted(ARMS)}
     return {a: weighted_km(t[m], e[m].astype(bool), weights[m]) for a, m in masks.items() if m.any()}
 
 
@@ -491,12 +495,13 @@ def adjusted(patients: pd.DataFrame, estimand: str = ATE, truncate: bool = False
     weights = w.weights.to_numpy(float)
     rfs_rows = np.flatnonzero(patients["responded"].astype("boolean").fillna(False).to_numpy(bool))
     stop_rows = np.flatnonzero(patients["steroid_stopped"].notna().to_numpy(bool))
+    arm_names = patients["arm"].astype(object).to_numpy()
     models = {}
     for name, rows, duration, event in (("rfs", rfs_rows, "rfs_months", "relapsed"),
                                         ("stop", stop_rows, "steroid_stop_months", "steroid_stopped")):
         t, e, arm = (values[rows] for values in _outcome(patients, duration, event))
         models[name] = (_weighted_cox(t, e, arm, weights[rows]), _multivariable_cox(t, e, arm, x.take(rows)),
-                        _weighted_curves(t, e, arm, weights[rows]))
+                        _weighted_curves(t, e, arm_names[rows], weights[rows]))
     (rfs, rfs_mv, curves), (stop, stop_mv, on_steroids) = models["rfs"], models["stop"]
     closest = lambda est, ci: ci[1] if est < 1 else ci[0]  # noqa: E731  the limit nearer to 1
     e = {}

@@ -8,7 +8,8 @@ responders of a 100,000-patient cohort), so each is sorted by hashing the values
 distinct ones (pandas' factorize, linear), sorting only those, and then sorting each value's rank
 among them, a small integer that numpy sorts by radix (linear). The permutation, the distinct
 values and the ranks are numpy's own (tests/test_ranking.py compares them on ties, NaN, ±0 and
-infinities): on those 83,300 times np.argsort(kind="stable") took 6.3 ms, this 1.1 ms. Values
+infinities; where an array holds both 0.0 and −0.0, which of the two stands for their distinct
+value may differ, as numpy's own choice there depends on its unstable sort): on those 83,300 times np.argsort(kind="stable") took 6.3 ms, this 1.1 ms. Values
 with more distinct values than a 16-bit rank holds go to numpy's comparison sort as before.
 """
 

@@ -18,6 +18,7 @@ import pandas as pd
 from .adjusted import ATE, Adjusted, adjusted
 from .baseline import table1
 from .cohort import Cohort
+from .definitions import Definitions
 from .filters import Filters
 from .proportions import Comparison
 from .relapse import relapse_rate, rfs, rfs_subgroups
@@ -146,7 +147,9 @@ def not_comparable(cohort: Cohort, filters: Filters, results: Results) -> str:
         return "No diagnosis or no sex is selected, so no patients are shown. Choose at least one of each."
     # Counted, not split: splitting the frames by arm copied every column of the whole cohort on
     # each page (38 ms at 100,000 patients).
-    arms = cohort.endpoints_for_statistics(filters.definitions)["arm"]  # codes: compared in no time
+    # The default reading's arm codes (every reading has the same arms, and the default one is
+    # never derived again): compared in no time.
+    arms = cohort.endpoints_for_statistics(Definitions())["arm"]
     absent = [ARM_LABELS[a] for a in ARMS if not arms.eq(a).any()]
     if absent:
         return (f"This cohort has no patients in the {' or the '.join(absent)} arm, so the arms cannot be compared "
