@@ -4,7 +4,6 @@ at landmarks, and tacrolimus troughs against the 5–10 ng/mL target."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
