@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .continuous import Summary, TwoGroups, compare_values, summarise
-from .schema import ARMS, DAYS_PER_MONTH, TACROLIMUS_TROUGH_TARGET, by_arm, patient_numbers
+from .schema import ARMS, DAYS_PER_MONTH, TACROLIMUS_TROUGH_TARGET, by_arm, patients_of_rows
 from .survival import ArmComparison, compare_arms
 
 STEROID_FREE_MONTHS = (3.0, 6.0, 12.0)
@@ -48,7 +48,7 @@ def daily_dose_by_arm(patients: pd.DataFrame, segments: pd.DataFrame, step_days:
     start = patients["treatment_start"].to_numpy("datetime64[ns]")
     follow_days = ((patients["last_follow_up"] - patients["treatment_start"]).dt.days).to_numpy()
     if patient_of_row is None:
-        patient_of_row = patient_numbers(segments["patient_id"].astype(str), pd.Index(patients["patient_id"].astype(str)))
+        patient_of_row = patients_of_rows(segments["patient_id"], patients)
     # The segments of these patients by position (at 100,000 patients, looking up 1.9 M segments'
     # ids took 0.4 s a filter change), in the segments' order.
     keep = patient_of_row >= 0
@@ -112,11 +112,10 @@ def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame, patient_of_
     (2, 4, 7.8, 0.5, 0.25, 0.25)
     """
     lo, hi = TACROLIMUS_TROUGH_TARGET
-    # The visits of these patients, found through the ids' distinct values (patient_numbers: the
-    # table's ids are a Categorical of a few hundred thousand values over millions of visits).
+    # The visits of these patients by position: given (`results.Results`), or looked up.
     number = patient_of_row
     if number is None:
-        number = patient_numbers(tacrolimus["patient_id"], pd.Index(patients["patient_id"].astype(str).unique()))
+        number = patients_of_rows(tacrolimus["patient_id"], patients)
     level = tacrolimus["trough_ng_ml"]
     measured = (number >= 0) & level.notna().to_numpy()
     v = level[measured]
@@ -210,7 +209,7 @@ def trough_points(patients: pd.DataFrame, tacrolimus: pd.DataFrame, patient_of_r
     the ids are looked up (at 100,000 patients, turning 640,000 visits' ids into text took 0.1 s
     a filter change)."""
     if patient_of_row is None:
-        patient_of_row = patient_numbers(tacrolimus["patient_id"].astype(str), pd.Index(patients["patient_id"].astype(str)))
+        patient_of_row = patients_of_rows(tacrolimus["patient_id"], patients)
     keep = (patient_of_row >= 0) & tacrolimus["trough_ng_ml"].notna().to_numpy()
     who = patient_of_row[keep]
     index = tacrolimus.index[keep]
