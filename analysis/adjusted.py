@@ -48,7 +48,8 @@ def covariates(patients: pd.DataFrame) -> pd.DataFrame:
     [0.0, 1.0]
     """
     # One block of floats (a frame built column by column held eight, and every model copied them
-    # into a matrix again).
+    # into a matrix again), a contiguous row per covariate as pandas holds a block: each column,
+    # and the columns a model takes (`_columns`), stay contiguous.
     columns = {"age": pd.to_numeric(patients["age"], errors="coerce").to_numpy(float, na_value=np.nan),
                "male": (patients["sex"] == "M").astype(float).to_numpy(),
                "diagnosis_AIHA": (patients["diagnosis"] == AIHA).astype(float).to_numpy(),
@@ -58,8 +59,17 @@ def covariates(patients: pd.DataFrame) -> pd.DataFrame:
         missing = np.isnan(value)
         columns[column] = np.where(missing, 0.0, value)
         columns[f"{column}_missing"] = missing.astype(float)
-    return pd.DataFrame(np.column_stack([columns[c] for c in COVARIATES]), index=patients.index,
-                        columns=list(COVARIATES))
+    return pd.DataFrame(np.vstack([columns[c] for c in COVARIATES]).T, index=patients.index,
+                        columns=list(COVARIATES), copy=False)
+
+
+def _columns(first: np.ndarray, x: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """The matrix of `first` and the columns `names` of `x`, column-major (LAPACK's order, and
+    `cox.fit` takes each column without a copy)."""
+    out = np.empty((len(first), 1 + len(names)), order="F")
+    out[:, 0] = first
+    out[:, 1:] = x[names].to_numpy(float)
+    return out
 
 
 def _varies(values: pd.Series) -> bool:
@@ -75,7 +85,7 @@ def varying(x: pd.DataFrame) -> list[str]:
     is the AIHA indicator, so one of them goes (R's `glm` and `coxph` would report it as NA)."""
     kept: list[str] = []
     names = [c for c in COVARIATES if _varies(x[c])]
-    full = np.column_stack([np.ones(len(x)), x[names].to_numpy(float)])
+    full = _columns(np.ones(len(x)), x, names)
     # One QR decomposition of the intercept and every candidate: a set of columns of `full` is
     # Q times the same columns of R, and Q keeps lengths, so R's columns have the singular values
     # of the n-row matrix. numpy's matrix_rank on each n-row trial, with its own tolerance
@@ -429,7 +439,7 @@ def _weighted_cox(t: np.ndarray, e: np.ndarray, arm: np.ndarray, weights: np.nda
 def _multivariable_cox(t: np.ndarray, e: np.ndarray, arm: np.ndarray, x: pd.DataFrame) -> AdjustedHazard:
     """`multivariable_cox` of an outcome as `_outcome` gives it and the covariates of the same rows."""
     used = varying(x)
-    return _cox(t, e, np.column_stack([arm, x[used].to_numpy(float)]), None, False, MULTIVARIABLE_COX)
+    return _cox(t, e, _columns(arm, x, used), None, False, MULTIVARIABLE_COX)
 
 
 def weighted_km(durations: pd.Series, events: pd.Series, weights: pd.Series) -> pd.DataFrame:
