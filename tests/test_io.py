@@ -137,3 +137,38 @@ def test_nothing_is_written_to_disk_when_reading_an_upload(tmp_path, monkeypatch
     before = set(Path(tmp_path).rglob("*"))
     cohort_mod.from_bytes("cohort.xlsx", xlsx_bytes(shipped_frames()))
     assert set(Path(tmp_path).rglob("*")) == before
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def test_a_file_on_disk_decoded_two_columns_at_a_time_reads_as_one_at_a_time(shipped):
+    """A file of more than one batch has its columns decoded on two threads (io.FILE_LIMITS);
+    every column, dtype and row is as one thread reads it, and a damaged column is named as
+    one thread names it: the first."""
+    import dataclasses
+
+    from analysis.io import FILE_LIMITS, _read_parquet
+
+    labs = shipped.tables.get("labs")
+    data = _parquet(labs)
+    small = dataclasses.replace(FILE_LIMITS, batch_rows=1000)  # 16 batches a column
+    assert small.threads == 2
+    two = _read_parquet(data, "labs.parquet", small)
+    one = _read_parquet(data, "labs.parquet", dataclasses.replace(small, threads=1))
+    pd.testing.assert_frame_equal(two, one, check_exact=True)
+    assert isinstance(two["patient_id"].dtype, pd.CategoricalDtype)
+    long = labs.assign(patient_id=labs["patient_id"].astype(str), test=labs["test"].astype(str))
+    long.loc[5000, "test"] = "x" * 2000
+    long.loc[9000, "patient_id"] = "y" * 3000
+    messages = []
+    for limits in (small, dataclasses.replace(small, threads=1)):
+        with pytest.raises(CohortError) as err:
+            _read_parquet(_parquet(long), "labs.parquet", limits)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "column 'patient_id', row 9,002" in messages[0], messages
