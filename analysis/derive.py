@@ -15,13 +15,14 @@ Everything is vectorised: grouped and sorted array operations, no Python loop pe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from . import criteria
 from .definitions import STEROID_DEPENDENCE_ABOVE_MG, STEROID_DEPENDENCE_DAY, Definitions
+from .memory import release_memory
 from .schema import (
     AE_STEROID,
     AE_TACROLIMUS,
@@ -46,7 +47,7 @@ from .schema import (
 # Lab courses and steroid segments are derived this many patients at a time: every step reads
 # one patient's rows alone, and a million patients' intermediates at once (the daily levels of
 # 48 M lab rows, 37 M dose changes) took up to 6.6 GB more than the tables.
-PATIENTS_PER_CHUNK = 200_000
+PATIENTS_PER_CHUNK = 100_000
 COST_AND_DOSE_WINDOW_DAYS = 548  # "first 18 months" = 18 × 30.4375 days, rounded
 
 SOURCE_LABS, SOURCE_DOSES, SOURCE_RECORDED, SOURCE_NONE = "labs", "doses", "recorded", "none"
@@ -94,18 +95,17 @@ def _lab_rows(labs: pd.DataFrame, number: np.ndarray, rows: np.ndarray, columns:
     return pd.DataFrame({c: column(c) for c in columns}, copy=False)
 
 
-def lab_courses(tables: Tables, patients: pd.DataFrame, number: np.ndarray, definitions: Definitions, test_is,
+def lab_courses(labs: pd.DataFrame, patients: pd.DataFrame, number: np.ndarray, definitions: Definitions, test_is,
                 ) -> tuple[pd.DataFrame, pd.Series, pd.Series, np.ndarray, np.ndarray]:
     """Response course per patient from labs, the baseline platelet and Hb counts (each indexed by
     patient_id, every patient in table order: missing where there is none), which patients have a
     course (assessed) and whose CR rested on Hb alone (masks in table order), under `definitions`. `number`: each lab
-    row's patient number (its row in `patients`); `test_is`: `schema.rows_of_test(tables.labs)`.
+    row's patient number (its row in `patients`); `test_is`: `schema.rows_of_test(labs)`.
 
     Patients are numbered 0…n−1 in the order of the patients table and every lab row carries its
     patient's number instead of the id's text: the grouping, sorting and look-ups below run on
     integers (schema.CODED_TABLES). Ids are given back at the end."""
     ids = pd.Index(patients["patient_id"].astype(str), name="patient_id")
-    labs = tables.labs
     start = patients["treatment_start"].to_numpy("datetime64[ns]")
     dx = pd.Categorical(patients["diagnosis"], categories=[ITP, AIHA, ES]).codes  # per patient number
     plt_at, hgb_at = test_is(PLT).to_numpy(), test_is(HGB).to_numpy()
@@ -151,20 +151,22 @@ def _chunks(number: np.ndarray, patients: int):
         yield lo, np.flatnonzero((number >= lo) & (number < lo + PATIENTS_PER_CHUNK))
 
 
-def lab_courses_in_chunks(tables: Tables, patients: pd.DataFrame, number: np.ndarray, definitions: Definitions,
+def lab_courses_in_chunks(labs: pd.DataFrame, patients: pd.DataFrame, number: np.ndarray, definitions: Definitions,
                           test_is):
     """`lab_courses`, PATIENTS_PER_CHUNK patients at a time, in the order of the patients table:
     each chunk's lab rows are taken out, numbered from 0, and derived alone; the per-patient
     results are put end to end. The same results as one call (tests/test_columnar.py), in a
     fraction of the memory."""
     if len(patients) <= PATIENTS_PER_CHUNK:
-        return lab_courses(tables, patients, number, definitions, test_is)
+        return lab_courses(labs, patients, number, definitions, test_is)
     parts = []
     for lo, rows in _chunks(number, len(patients)):
-        labs = tables.labs.take(rows)
-        parts.append(lab_courses(replace(tables, labs=labs), patients.iloc[lo:lo + PATIENTS_PER_CHUNK],
-                                 (number[rows] - lo).astype(number.dtype), definitions, rows_of_test(labs)))
-        del labs, rows
+        chunk = labs.take(rows)
+        parts.append(lab_courses(chunk, patients.iloc[lo:lo + PATIENTS_PER_CHUNK],
+                                 (number[rows] - lo).astype(number.dtype), definitions, rows_of_test(chunk)))
+        freed = len(chunk)
+        del chunk, rows
+        release_memory(freed)  # each chunk's temporaries, before the next chunk's
     course, base_plt, base_hgb, assessed, hb_alone = zip(*parts)
     return (pd.concat(course), pd.concat(base_plt), pd.concat(base_hgb), np.concatenate(assessed),
             np.concatenate(hb_alone))
@@ -370,20 +372,29 @@ def _on_steroids_at(segments: pd.DataFrame, number: np.ndarray, day: pd.Series, 
     return pd.Series(on, index=day.index)
 
 
-def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
+def derive(tables: Tables, definitions: Definitions = Definitions(), segments: pd.DataFrame | None = None,
+           pack: bool = False) -> Derived:
     """One row per patient with every endpoint, read under `definitions` (analysis/definitions.py);
-    see the module docstring."""
+    see the module docstring. `segments`: the steroid segments of these tables when already
+    derived (they do not depend on the definitions), so that the doses are not read again.
+    `pack`: hold the labs and the doses packed in `tables` once they are read (Tables.pack), so
+    that a large cohort's frames of them are let go while the rest is derived."""
     problems: list[Problem] = []
     pat = tables.patients.copy()
     pat["patient_id"] = pat["patient_id"].astype(str)
     out = pat.set_index("patient_id")[["arm", "diagnosis", "sex", "age", "weight_kg", "treatment_start", "last_follow_up"]].copy()
     out["follow_up_months"] = _months(out["last_follow_up"] - out["treatment_start"])
 
-    test_is = rows_of_test(tables.labs)  # one factorisation of the test column for every lookup
-    number = patient_numbers(tables.labs["patient_id"], pd.Index(pat["patient_id"]))  # each lab row's patient
+    labs = tables.get("labs")
+    test_is = rows_of_test(labs)  # one factorisation of the test column for every lookup
+    number = patient_numbers(labs["patient_id"], pd.Index(pat["patient_id"]))  # each lab row's patient
     if len(pat) < 2**31:  # half the memory of 48 M int64 numbers, and faster look-ups (no copy when
         number = number.astype(np.int32, copy=False)  # patient_numbers already gave 32-bit ones)
-    course, base_plt, base_hgb, assessed, hb_alone = lab_courses_in_chunks(tables, pat, number, definitions, test_is)
+    course, base_plt, base_hgb, assessed, hb_alone = lab_courses_in_chunks(labs, pat, number, definitions, test_is)
+    lab_rows = len(labs)
+    del labs
+    if pack:
+        tables.pack("labs")
     out["baseline_plt"] = base_plt
     out["baseline_hgb"] = base_hgb
 
@@ -422,7 +433,15 @@ def derive(tables: Tables, definitions: Definitions = Definitions()) -> Derived:
     rfs_end = out["relapse_date"].fillna(out["last_follow_up"])
     out["rfs_months"] = _months(rfs_end - out["response_date"]).where(responded)
 
-    segments, seg_code, seg_ids = _segments(tables.steroid_doses)
+    release_memory(lab_rows)
+    if segments is None:
+        segments, seg_code, seg_ids = _segments(tables.get("steroid_doses"))
+        if pack:
+            tables.pack("steroid_doses")
+        release_memory(len(segments))
+    else:
+        seg_code = segments["patient_id"].cat.codes.to_numpy()
+        seg_ids = segments["patient_id"].cat.categories.to_numpy(dtype=object)
     seg_number = pd.Index(pat["patient_id"]).get_indexer(seg_ids)[seg_code]  # each segment's patient number
     st = _steroid_endpoints(segments, seg_number, pat)
     has_doses = st["steroid_start_date"].notna()

@@ -696,13 +696,6 @@ def _read_file(f: Path) -> bytes:
         raise CohortError.single(f"{f} could not be read ({exc.strerror or type(exc).__name__}).") from None
 
 
-def release_arrow_memory() -> None:
-    """Give back to the system the memory Arrow's allocator kept from reading (it keeps freed
-    pages for reuse, but nothing after reading allocates through Arrow): at a million patients
-    about 0.6 GB after reading and as much again once the tables as read are let go."""
-    pa.default_memory_pool().release_unused()
-
-
 def read_cohort(path: str | Path, limits: Limits = FILE_LIMITS) -> RawCohort:
     """Read a cohort from disk: a folder of tables, or one file (see `read_cohort_bytes`)."""
     p = Path(path)

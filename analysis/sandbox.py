@@ -56,10 +56,6 @@ MEMORY_BYTES = 640 * MB
 # an .xlsx workbook is read far more slowly (10,000 patients: 35 s), so a workbook of more than
 # about 7,000 patients is refused with the advice to send Parquet or CSV tables in a .zip.
 SECONDS = 25.0
-# A cohort takes about this many times its pickled size in memory (10,000 patients: 26 MB
-# pickled, 47 MB in memory by pandas' deep count, the lab, dose and tacrolimus tables' ids and
-# codes held as Categoricals; tests/test_sandbox.py checks the shipped one).
-MEMORY_PER_PICKLED_BYTE = 1.8
 # Uploads are read one at a time; one that waits longer than this for its turn is told so.
 WAIT_SECONDS = 60.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,6 +124,7 @@ def _read(fd: int, deadline: float | None = None) -> bytes | None:
 # they still suffice). Anything else in an answer means the child did not write it honestly.
 _ALLOWED = {
     ("analysis.cohort", "Cohort"), ("analysis.schema", "Problem"), ("analysis.schema", "Tables"),
+    ("analysis.memory", "pack_table"),
     ("analysis.schema", "ValidationReport"),
     ("builtins", "slice"), ("builtins", "complex"), ("builtins", "frozenset"), ("builtins", "set"),
     ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy._core.multiarray", "_reconstruct"),
@@ -401,7 +398,8 @@ class Reader:
             return Outcome(None, _refusal(message), seconds, peak)
         kind = reply[0]
         if kind == "cohort":
-            return Outcome(reply[1], None, seconds, peak, int(len(payload) * MEMORY_PER_PICKLED_BYTE))
+            # Counted as held here (its labs and doses packed again on unpickling: analysis.memory).
+            return Outcome(reply[1], None, seconds, peak, reply[1].memory_bytes())
         if kind == "report":
             return Outcome(None, reply[1], seconds, peak)
         if kind == "memory":

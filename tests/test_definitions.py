@@ -43,7 +43,7 @@ def test_steroid_dependence_is_counted_from_the_steroid_periods(shipped):
     from analysis.schema import PREDNISONE_EQUIVALENT
 
     e = shipped.endpoints.set_index("patient_id")
-    doses = shipped.tables.steroid_doses
+    doses = shipped.tables.get("steroid_doses")
     day = doses["patient_id"].map(e["treatment_start"] + pd.Timedelta(days=183))
     on = doses[(doses["start_date"] <= day) & (doses["end_date"] >= day)]
     mg = (on["daily_dose_mg"] * on["drug"].map(PREDNISONE_EQUIVALENT)).groupby(on["patient_id"], observed=True).sum()

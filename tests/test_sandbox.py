@@ -10,6 +10,7 @@ import re
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis import sandbox
@@ -107,17 +108,20 @@ def test_a_busy_reader_says_so():
     assert re.search(r"late\.csv was not read: the server is reading other uploads", outcome.report.errors[0].message)
 
 
-def test_the_size_estimate_of_a_cohort_is_near_its_size_in_memory(shipped):
-    """The budget of held cohorts counts each by its pickled size times a factor; the factor
-    holds within a factor of 1.5 for the shipped cohort and a 2,000-patient one."""
-    import tempfile
+def test_an_unpickled_cohort_holds_its_labs_and_doses_packed_and_counts_them_so(shipped):
+    """A cohort comes out of the reading child as frames and is packed again where it is
+    unpickled (the server unpacks only what it packed); the budget of held cohorts counts it by
+    `memory_bytes`, its packed tables by their packed bytes, well under their frames' size."""
+    from analysis.memory import PackedTable
 
-    from analysis import synth
-    from analysis.cohort import load
-
-    with tempfile.TemporaryDirectory() as tmp:
-        synth.write(tmp, 2000, 4)
-        cohorts = [shipped, load(tmp)]
-    for cohort in cohorts:
-        estimate = len(pickle.dumps(cohort, protocol=pickle.HIGHEST_PROTOCOL)) * sandbox.MEMORY_PER_PICKLED_BYTE
-        assert 1 / 1.5 < estimate / cohort.memory_bytes() < 1.5, (len(cohort.endpoints), estimate, cohort.memory_bytes())
+    back = sandbox.loads(pickle.dumps(("cohort", shipped), protocol=pickle.HIGHEST_PROTOCOL))[1]
+    for name in ("labs", "steroid_doses"):
+        held = getattr(back.tables, name)
+        assert isinstance(held, PackedTable) and held.nbytes < held.frame_bytes / 2, name
+        pd.testing.assert_frame_equal(back.tables.get(name), shipped.tables.get(name), check_exact=True)
+    frames = sum(back.tables.get(n).memory_usage(deep=True).sum() for n in ("patients", "labs", "steroid_doses",
+                                                                            "tacrolimus", "adverse_events"))
+    frames += back.endpoints.memory_usage(deep=True).sum() + back.steroid_segments.memory_usage(deep=True).sum()
+    packed = sum(getattr(back.tables, n).nbytes for n in ("labs", "steroid_doses"))
+    unpacked = sum(back.tables.get(n).memory_usage(deep=True).sum() for n in ("labs", "steroid_doses"))
+    assert back.memory_bytes() == frames - unpacked + packed

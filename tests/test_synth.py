@@ -50,10 +50,10 @@ def test_chunked_generation_makes_one_valid_cohort(tmp_path):
 
 
 def test_raw_tables_look_like_hospital_data(shipped):
-    labs = shipped.tables.labs
+    labs = shipped.tables.get("labs")
     per_patient = labs[labs["test"].isin(["PLT", "HGB"])].groupby("patient_id", observed=True)["date"].nunique()
     assert per_patient.min() >= 8  # visits over follow-up, not one number per patient
-    doses = shipped.tables.steroid_doses
+    doses = shipped.tables.get("steroid_doses")
     assert set(doses["drug"]) >= {"prednisone", "dexamethasone", "methylprednisolone"}
     tac = shipped.tables.tacrolimus
     assert set(tac["patient_id"]) <= set(shipped.endpoints.loc[shipped.endpoints.arm.eq(ARM_TACROLIMUS), "patient_id"])
