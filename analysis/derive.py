@@ -393,8 +393,8 @@ def derive(tables: Tables, definitions: Definitions = Definitions(), segments: p
     course, base_plt, base_hgb, assessed, hb_alone = lab_courses_in_chunks(labs, pat, number, definitions, test_is)
     lab_rows = len(labs)
     del labs
-    if pack:
-        tables.pack("labs")
+    if pack:  # packed while the endpoints below are read from the lab courses
+        tables.pack("labs", background=True)
     out["baseline_plt"] = base_plt
     out["baseline_hgb"] = base_hgb
 
@@ -433,10 +433,12 @@ def derive(tables: Tables, definitions: Definitions = Definitions(), segments: p
     rfs_end = out["relapse_date"].fillna(out["last_follow_up"])
     out["rfs_months"] = _months(rfs_end - out["response_date"]).where(responded)
 
+    if pack:
+        tables.wait_packed()  # the lab frame let go before the segments take their memory
     release_memory(lab_rows)
     if segments is None:
         segments, seg_code, seg_ids = _segments(tables.get("steroid_doses"))
-        if pack:
+        if pack:  # (on this thread: packed beside the rest of derive, a million patients' peak was 0.4 GB higher)
             tables.pack("steroid_doses")
         release_memory(len(segments))
     else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import threading
 
 import pandas as pd
 import pyarrow as pa
@@ -66,26 +67,52 @@ class PackedTable:
     again where it is unpickled: the server unpacks only bytes it packed itself, never those a
     reading child sent (analysis/sandbox.py unpickles a frame, as before)."""
 
-    __slots__ = ("_data", "_empty", "rows", "frame_bytes")
+    __slots__ = ("_data", "_empty", "_packing", "_failed", "rows", "frame_bytes")
 
-    def __init__(self, frame: pd.DataFrame) -> None:
+    def __init__(self, frame: pd.DataFrame, background: bool = False) -> None:
+        """`background`: packed on a thread of its own (Arrow compresses without the GIL), while
+        the caller goes on; every use of the packed table waits for it (`wait`)."""
         self.rows = len(frame)
         self.frame_bytes = int(frame.memory_usage(deep=True).sum())  # as a frame (memory_bytes compares)
+        self._packing: threading.Thread | None = None
+        self._failed: BaseException | None = None
         # A table without rows is kept as it is: a stream without a batch has no dictionaries,
         # and a Categorical would come back without its categories.
         self._empty = frame.copy() if frame.empty else None
         if self._empty is not None:
             self._data = pa.py_buffer(b"")
-            return
-        table = pa.Table.from_pandas(frame, preserve_index=None)  # a RangeIndex as metadata, another as a column
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=_CODEC)) as out:
-            out.write_table(table, max_chunksize=1 << 20)
-        del table
-        self._data = sink.getvalue()
+        elif background:
+            self._packing = threading.Thread(target=self._pack, args=(frame,), name="pack table", daemon=True)
+            self._packing.start()
+        else:
+            self._pack(frame)
+
+    def _pack(self, frame: pd.DataFrame) -> None:
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=None)  # a RangeIndex as metadata, another as a column
+            del frame
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=_CODEC)) as out:
+                out.write_table(table, max_chunksize=1 << 20)
+            del table
+            self._data = sink.getvalue()
+        except BaseException as exc:  # given to whoever waits for it (on a thread, it would be lost)
+            self._failed = exc
+            if self._packing is None:
+                raise
+
+    def wait(self) -> None:
+        """Return once the table is packed (its frame then let go, unless held elsewhere)."""
+        packing = self._packing
+        if packing is not None:
+            packing.join()
+            self._packing = None
+        if self._failed is not None:
+            raise RuntimeError("the table could not be packed") from self._failed
 
     def unpack(self) -> pd.DataFrame:
         """The frame, made again from the packed columns (a new frame at each call)."""
+        self.wait()
         if self._empty is not None:
             return self._empty.copy()
         return pa.ipc.open_stream(self._data).read_all().to_pandas()
@@ -93,6 +120,7 @@ class PackedTable:
     @property
     def nbytes(self) -> int:
         """Bytes held packed."""
+        self.wait()
         return self._data.size
 
     def __len__(self) -> int:

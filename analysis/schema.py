@@ -664,15 +664,22 @@ class Tables:
         value = getattr(self, name)
         return value.unpack() if isinstance(value, PackedTable) else value
 
-    def pack(self, name: str) -> None:
+    def pack(self, name: str, background: bool = False) -> None:
         """Hold the table `name` packed from now on (analysis.memory.PackedTable: the same
-        content, compressed). It changes how the table is held, not what it holds, so it is done
-        in place: `derive` packs the labs and doses of the tables it is given once it has read
-        them, and the memory of their frames goes as soon as the caller, too, holds them only
-        here (analysis.cohort)."""
+        content, compressed; `background`: on a thread of its own, see `wait_packed`). It changes
+        how the table is held, not what it holds, so it is done in place: `derive` packs the labs
+        and doses of the tables it is given once it has read them, and the memory of their frames
+        goes as soon as the caller, too, holds them only here (analysis.cohort)."""
         value = getattr(self, name)
         if not isinstance(value, PackedTable):
-            object.__setattr__(self, name, PackedTable(value))
+            object.__setattr__(self, name, PackedTable(value, background))
+
+    def wait_packed(self) -> None:
+        """Return once every table being packed is packed."""
+        for name in ("labs", "steroid_doses", "tacrolimus", "adverse_events"):
+            value = getattr(self, name)
+            if isinstance(value, PackedTable):
+                value.wait()
 
 
 def _type_table(table: Table, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem], bool]:

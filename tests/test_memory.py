@@ -94,3 +94,21 @@ def test_memory_is_released_after_large_tables_only_and_without_malloc_trim_too(
     assert calls == [0]
     monkeypatch.setattr(memory, "_MALLOC_TRIM", None)
     release_memory(memory.RELEASE_AFTER_ROWS)  # Arrow's pool and the collection only
+
+
+def test_a_table_packed_in_the_background_is_waited_for_and_its_failure_said(monkeypatch):
+    df = _frame()
+    packed = PackedTable(df, background=True)
+    pd.testing.assert_frame_equal(packed.unpack(), df, check_exact=True)  # waits for the thread
+    assert packed.nbytes > 0
+    tables = Tables(patients=df.iloc[:0], labs=df)
+    tables.pack("labs", background=True)
+    tables.wait_packed()
+    assert isinstance(tables.labs, PackedTable) and tables.labs._packing is None
+
+    mixed = pd.DataFrame({"x": pd.Series([1, "a"], dtype=object)})  # Arrow cannot make one column of these
+    bad = PackedTable(mixed, background=True)
+    with pytest.raises(RuntimeError, match="could not be packed"):
+        bad.unpack()
+    with pytest.raises(Exception):  # on the caller's thread it is raised there
+        PackedTable(mixed)
