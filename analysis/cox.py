@@ -58,8 +58,9 @@ class _Times:
     information (Σ over event times of a weight times the risk set's Σ r·x xᵀ) are one weighted
     Gram matrix of the patients (`_terms`), so no product of two columns is summed per time."""
 
-    def __init__(self, time: np.ndarray, event: np.ndarray, weight: np.ndarray, x: np.ndarray) -> None:
-        order = stable_argsort(-time)  # latest first: risk sets are cumulative sums
+    def __init__(self, time: np.ndarray, event: np.ndarray, weight: np.ndarray, x: np.ndarray,
+                 order: np.ndarray | None = None) -> None:
+        order = time_order(time) if order is None else order
         self.order = order
         self.t = time[order]
         self.e = event[order].astype(bool)
@@ -172,21 +173,29 @@ def _terms(tt: _Times, beta: np.ndarray, want_residuals: bool = False):
     exp_eta = np.exp(eta)
     # At risk through every step of the event times before tᵢ (and of tᵢ itself if censored there):
     # the number of event times < tᵢ for a death, ≤ tᵢ otherwise.
-    reach = np.where(dead, np.searchsorted(tt.times, tt.t, side="left"), np.searchsorted(tt.times, tt.t, side="right"))
+    # (A death's own time is one of the event times up to it: one fewer.)
+    reach = tt.times_reached - dead
     resid = -exp_eta[:, None] * (x * cum_h[reach][:, None] - cum_hx[reach])
     dt = tt.death_time
     resid[dead] += (x[dead] - mean_xbar[dt]) - exp_eta[dead, None] * (x[dead] * partial_h[dt][:, None] - partial_hx[dt])
     return loglik, score, info, resid
 
 
-def fit(time, event, x, weight=None, robust: bool = False) -> CoxFit:
+def time_order(time: np.ndarray) -> np.ndarray:
+    """The patients latest first (ties in their order), as `fit` sorts them: risk sets are then
+    cumulative sums."""
+    return stable_argsort(-np.asarray(time, float))
+
+
+def fit(time, event, x, weight=None, robust: bool = False, order: np.ndarray | None = None) -> CoxFit:
     """Fit a Cox model of `time`, `event` (1 event, 0 censored) on the columns of `x` (n × p), with
-    case `weight`s (1 when None); robust=True gives R's sandwich variance."""
+    case `weight`s (1 when None); robust=True gives R's sandwich variance. `order`: `time_order`
+    of these times, when already found (two models of one outcome sort its times once)."""
     time = np.asarray(time, float)
     event = np.asarray(event, float)
     x = np.asarray(x, float).reshape(len(time), -1)
     weight = np.ones(len(time)) if weight is None else np.asarray(weight, float)
-    tt = _Times(time, event, weight, x)
+    tt = _Times(time, event, weight, x, order)
     beta = np.zeros(x.shape[1])
     loglik, score, info, _ = _terms(tt, beta)
     converged = False
