@@ -93,7 +93,8 @@ def table1(patients: pd.DataFrame) -> pd.DataFrame:
     >>> t.loc[[1, 3, 5], ["test", "p_value", "smd"]].round(3).values.tolist()
     [['Mann–Whitney U test', 0.343, 0.803], ["Fisher's exact test", 0.486, 1.155], ['χ² test', 0.717, 0.603]]
     """
-    a, b = by_arm(patients)
+    # The columns of the table only (each arm's rows of all 40 columns: 80 ms at a million patients).
+    a, b = by_arm(patients[["arm", "age", "sex", "diagnosis", "baseline_plt", "baseline_hgb", "follow_up_months"]])
     rows: list[dict] = [{"variable": "Patients, n", "level": "", "tacrolimus": str(len(a)), "control": str(len(b)),
                          "p_value": NAN, "test": "", "smd": NAN}]
 

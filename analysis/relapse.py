@@ -19,10 +19,15 @@ def responders(patients: pd.DataFrame) -> pd.DataFrame:
     return _responders(patients, patients["responded"].astype("boolean").fillna(False).to_numpy(bool))
 
 
-def _responders(patients: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+def _responders(patients: pd.DataFrame, keep: np.ndarray, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
     """The rows `keep` with `relapsed` as True/False: one copy of the frame (a subset and then
-    `assign` copied it twice, and the responders are taken four times a report)."""
-    r = patients.take(np.flatnonzero(keep))
+    `assign` copied it twice, and the responders are taken four times a report), of `columns`
+    only when given (at a million patients the 40 columns of 700,000 responders took 80 ms)."""
+    rows = np.flatnonzero(keep)
+    if columns is None:
+        r = patients.take(rows)
+    else:
+        r = pd.DataFrame({c: patients[c].take(rows) for c in columns}, copy=False)
     r["relapsed"] = r["relapsed"].astype("boolean").fillna(False).to_numpy(bool)
     return r
 
@@ -45,25 +50,27 @@ def relapse_rate(patients: pd.DataFrame) -> Comparison:
     >>> relapse_rate(p[p["arm"] == "control"]).reason
     'the tacrolimus arm has no responders'
     """
-    rate = compare_flags(*by_arm(responders(patients), "relapsed"), what="relapses")
+    responded = patients["responded"].astype("boolean").fillna(False).to_numpy(bool)
+    rate = compare_flags(*by_arm(_responders(patients, responded, ("arm", "relapsed")), "relapsed"), what="relapses")
     missing = [arm for arm, p in zip(ARMS, (rate.a, rate.b)) if p.n == 0]
     return replace(rate, reason=f"the {missing[0]} arm has no responders") if missing else rate
 
 
-def _timed_responders(patients: pd.DataFrame) -> pd.DataFrame:
-    """`responders` with a relapse-free time."""
+def _timed_responders(patients: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """`responders` with a relapse-free time, their `columns`."""
     responded = patients["responded"].astype("boolean").fillna(False).to_numpy(bool)
-    return _responders(patients, responded & patients["rfs_months"].notna().to_numpy(bool))
+    return _responders(patients, responded & patients["rfs_months"].notna().to_numpy(bool), columns)
 
 
 def rfs(patients: pd.DataFrame) -> ArmComparison:
     """Relapse-free survival among responders by arm: Kaplan–Meier curves with log(−log) 95% CIs,
     log-rank test, Cox hazard ratio (Efron ties), landmarks and numbers at risk
     (`survival.compare_arms`)."""
-    return compare_arms(_timed_responders(patients), "rfs_months", "relapsed")
+    return compare_arms(_timed_responders(patients, ("arm", "rfs_months", "relapsed")), "rfs_months", "relapsed")
 
 
 def rfs_subgroups(patients: pd.DataFrame) -> pd.DataFrame:
     """Cox hazard ratio of relapse (tacrolimus vs control) among responders in each diagnosis, sex
     and age band: the rows of the forest plot (`survival.subgroup_hazard_ratios`)."""
-    return subgroup_hazard_ratios(_timed_responders(patients), "rfs_months", "relapsed")
+    return subgroup_hazard_ratios(_timed_responders(patients, ("arm", "rfs_months", "relapsed", "diagnosis", "sex", "age")),
+                                  "rfs_months", "relapsed")
