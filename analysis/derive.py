@@ -174,21 +174,16 @@ def lab_courses_in_chunks(labs: pd.DataFrame, patients: pd.DataFrame, number: np
 
 def steroid_segments(doses: pd.DataFrame) -> pd.DataFrame:
     """Daily prednisone-equivalent dose as non-overlapping segments [start, end] (inclusive),
-    overlapping prescriptions added together. Columns: patient_id, start, end, prednisone_eq_mg."""
-    return _segments(doses)[0]
-
-
-def _segments(doses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """`steroid_segments`, each segment's patient as a code, and the ids by code. The segments'
-    patient_id is a Categorical of those codes and ids: a segment's patient is found by its code
-    (Cohort.patient_rows), and at a million patients 19 M segments hold 32-bit codes rather than
-    references to 19 M strings."""
+    overlapping prescriptions added together. Columns: patient_id, start, end, prednisone_eq_mg.
+    The patient_id is a Categorical of the dose table's ids, in their text order: a segment's
+    patient is found by its code (Cohort.patient_rows, derive), and at a million patients 19 M
+    segments hold 32-bit codes rather than references to 19 M strings."""
     if doses.empty:
         return pd.DataFrame({
             "patient_id": pd.Categorical([], categories=pd.Index([], dtype=object)),
             "start": pd.Series([], dtype="datetime64[ns]"),
             "end": pd.Series([], dtype="datetime64[ns]"), "prednisone_eq_mg": pd.Series([], dtype=float),
-        }), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+        })
     codes, names = _codes_in_text_order(doses["patient_id"])
     if len(names) <= PATIENTS_PER_CHUNK:
         columns, code = _segments_of(doses, codes)
@@ -205,7 +200,7 @@ def _segments(doses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray
                 del part[name]
         code = np.concatenate([code for _, code in parts])
     patient = pd.Categorical.from_codes(code, categories=pd.Index(names, dtype=object))
-    return pd.DataFrame({"patient_id": patient, **columns}, copy=False), code, names
+    return pd.DataFrame({"patient_id": patient, **columns}, copy=False)
 
 
 SEGMENT_COLUMNS = ("patient_id", "start", "end", "prednisone_eq_mg")
@@ -284,7 +279,7 @@ def _steroid_endpoints(segments: pd.DataFrame, number: np.ndarray, patients: pd.
     treatment_start = patients["treatment_start"].to_numpy("datetime64[ns]")
     start, end = segments["start"].to_numpy("datetime64[ns]"), segments["end"].to_numpy("datetime64[ns]")
     dose = segments["prednisone_eq_mg"].to_numpy()
-    # A patient's segments are consecutive rows (`_segments`), so they are summed a block of
+    # A patient's segments are consecutive rows (`steroid_segments`), so they are summed a block of
     # whole patients at a time (SEGMENTS_PER_CHUNK rows): each patient's sums are the same, and
     # the temporary arrays are those of one block (at a million patients, 18.7 M segments: 1 GB).
     bounds = np.r_[np.flatnonzero(np.r_[True, number[1:] != number[:-1]]), len(number)]  # each patient's first row, and the end
@@ -437,14 +432,13 @@ def derive(tables: Tables, definitions: Definitions = Definitions(), segments: p
         tables.wait_packed()  # the lab frame let go before the segments take their memory
     release_memory(lab_rows)
     if segments is None:
-        segments, seg_code, seg_ids = _segments(tables.get("steroid_doses"))
+        segments = steroid_segments(tables.get("steroid_doses"))
         if pack:  # (on this thread: packed beside the rest of derive, a million patients' peak was 0.4 GB higher)
             tables.pack("steroid_doses")
         release_memory(len(segments))
-    else:
-        seg_code = segments["patient_id"].cat.codes.to_numpy()
-        seg_ids = segments["patient_id"].cat.categories.to_numpy(dtype=object)
-    seg_number = pd.Index(pat["patient_id"]).get_indexer(seg_ids)[seg_code]  # each segment's patient number
+    # Each segment's patient number, through the Categorical's few ids rather than each segment's.
+    seg_ids = segments["patient_id"].cat.categories.to_numpy(dtype=object)
+    seg_number = pd.Index(pat["patient_id"]).get_indexer(seg_ids)[segments["patient_id"].cat.codes.to_numpy()]
     st = _steroid_endpoints(segments, seg_number, pat)
     has_doses = st["steroid_start_date"].notna()
     rec_stop = rec["steroid_stop_date"]

@@ -14,9 +14,10 @@ from .schema import ARMS, by_arm
 from .survival import ArmComparison, compare_arms, subgroup_hazard_ratios
 
 
-def responders(patients: pd.DataFrame) -> pd.DataFrame:
-    """Patients with a confirmed response, `relapsed` as True/False (unknown counts as no relapse)."""
-    return _responders(patients, patients["responded"].astype("boolean").fillna(False).to_numpy(bool))
+def responders(patients: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Patients with a confirmed response, `relapsed` as True/False (unknown counts as no relapse);
+    their `columns` only, when given."""
+    return _responders(patients, patients["responded"].astype("boolean").fillna(False).to_numpy(bool), columns)
 
 
 def _responders(patients: pd.DataFrame, keep: np.ndarray, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -50,8 +51,7 @@ def relapse_rate(patients: pd.DataFrame) -> Comparison:
     >>> relapse_rate(p[p["arm"] == "control"]).reason
     'the tacrolimus arm has no responders'
     """
-    responded = patients["responded"].astype("boolean").fillna(False).to_numpy(bool)
-    rate = compare_flags(*by_arm(_responders(patients, responded, ("arm", "relapsed")), "relapsed"), what="relapses")
+    rate = compare_flags(*by_arm(responders(patients, ("arm", "relapsed")), "relapsed"), what="relapses")
     missing = [arm for arm, p in zip(ARMS, (rate.a, rate.b)) if p.n == 0]
     return replace(rate, reason=f"the {missing[0]} arm has no responders") if missing else rate
 

@@ -676,8 +676,7 @@ class Tables:
 
     def wait_packed(self) -> None:
         """Return once every table being packed is packed."""
-        for name in ("labs", "steroid_doses", "tacrolimus", "adverse_events"):
-            value = getattr(self, name)
+        for value in vars(self).values():
             if isinstance(value, PackedTable):
                 value.wait()
 

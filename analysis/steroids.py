@@ -54,8 +54,10 @@ def daily_dose_by_arm(patients: pd.DataFrame, segments: pd.DataFrame, step_days:
     keep = patient_of_row >= 0
     i = patient_of_row[keep]
     # A row per grid day, a column per patient: each day's doses are then one contiguous row.
-    dose = np.zeros((len(grid), len(patients)))
-    if len(i):
+    shape = (len(grid), len(patients))
+    if not len(i):
+        dose = np.zeros(shape)
+    else:
         rel_start = (segments["start"].to_numpy("datetime64[ns]")[keep] - start[i]) / np.timedelta64(1, "D")
         rel_end = (segments["end"].to_numpy("datetime64[ns]")[keep] - start[i]) / np.timedelta64(1, "D")
         k_lo = np.maximum(np.ceil(rel_start / step_days), 0).astype(int)
@@ -68,7 +70,7 @@ def daily_dose_by_arm(patients: pd.DataFrame, segments: pd.DataFrame, step_days:
         # tenth of its time).
         dose = np.bincount(cols * len(patients) + rows,
                            weights=np.repeat(segments["prednisone_eq_mg"].to_numpy(float)[keep], count),
-                           minlength=dose.size).reshape(dose.shape)
+                           minlength=shape[0] * shape[1]).reshape(shape)
     out = []
     for arm in ARMS:
         in_arm = patients["arm"].eq(arm).to_numpy(bool, na_value=False)
