@@ -149,6 +149,11 @@ def km_steps(durations: np.ndarray, events: np.ndarray, weights: np.ndarray | No
         w = np.asarray(weights, float)
         removed = np.bincount(at, weights=w, minlength=len(time))
         events_at = np.bincount(at[e], weights=w[e], minlength=len(time))
+    return _counted_steps(time, removed, events_at)
+
+
+def _counted_steps(time: np.ndarray, removed: np.ndarray, events_at: np.ndarray) -> KMSteps:
+    """`km_steps` from the distinct times (ascending) and the weight leaving and dying at each."""
     if time[0] > 0:  # the curve starts at 1 at time 0, everyone at risk
         time, removed, events_at = np.r_[0.0, time], np.r_[0.0, removed], np.r_[0.0, events_at]
     # At risk: the weight of everyone leaving at or after the time, summed from the last time back
@@ -347,13 +352,15 @@ def _efron_binary_cox(r1: np.ndarray, r0: np.ndarray, d1: np.ndarray, d0: np.nda
     reps = dd.astype(int)
     frac = (np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)) / np.repeat(dd, reps)
     R1, R0, D1, D0 = (np.repeat(v, reps) for v in (r1, r0, d1, d0))
+    # Each step's risk sets less its share of the tied deaths, which do not depend on β.
+    left1, left0 = R1 - frac * D1, R0 - frac * D0
     beta = 0.0
     for _ in range(100):
         if abs(beta) > 30:  # monotone likelihood: the estimate runs off to infinity
             return NAN, NAN
         w = math.exp(beta)
-        s1 = (R1 - frac * D1) * w
-        s0 = s1 + (R0 - frac * D0)
+        s1 = left1 * w
+        s0 = s1 + left0
         share = s1 / s0
         score = d1.sum() - share.sum()
         info = (share * (1 - share)).sum()
@@ -364,8 +371,8 @@ def _efron_binary_cox(r1: np.ndarray, r0: np.ndarray, d1: np.ndarray, d0: np.nda
         if abs(step) < 1e-12:
             break
     w = math.exp(beta)
-    s1 = (R1 - frac * D1) * w
-    share = s1 / (s1 + (R0 - frac * D0))
+    s1 = left1 * w
+    share = s1 / (s1 + left0)
     info = (share * (1 - share)).sum()
     return beta, 1.0 / math.sqrt(info)
 
@@ -493,28 +500,55 @@ def subgroup_hazard_ratios(patients: pd.DataFrame, duration: str, event: str) ->
     >>> sg["hazard_ratio"].round(3).tolist()[:2], sg.loc[3, "reason"]
     ([8.688, 4.033], 'no patients in either arm')
     """
-    # The patients with a duration as a mask, not a copy of the frame; each subgroup a mask of it.
+    # Each fit needs only its arms' counts leaving and dying at each distinct time (`km_steps`),
+    # so the times are ranked once, for all patients, and each grouping (diagnosis, sex, age
+    # band) counts its levels × arms × times in one bincount. (Ranking each subgroup's times
+    # again, the nine fits of 798,175 responders took 0.24 s; this 0.09–0.10 s. The counts,
+    # and so every fit, are the same.)
     months = pd.to_numeric(patients[duration], errors="coerce").to_numpy(float)
     known = ~np.isnan(months)
-    groups: list[tuple[str, str, np.ndarray]] = [("All patients", "All", known)]
-    groups += [("Diagnosis", d, known & patients["diagnosis"].eq(d).to_numpy(bool, na_value=False)) for d in DIAGNOSES]
-    groups += [("Sex", s, known & patients["sex"].eq(s).to_numpy(bool, na_value=False)) for s in SEXES]
-    age = pd.to_numeric(patients["age"], errors="coerce").to_numpy(float)
-    for label, lo, hi in AGE_BANDS:
-        groups.append(("Age", label, known & (age >= lo) & (age < hi)))
+    time, at = distinct_values(months[known])
+    events = patients[event].astype("boolean").fillna(False).to_numpy(bool)[known]
+    treated = (patients["arm"] == ARM_TACROLIMUS).to_numpy(bool, na_value=False)[known]
+    age = pd.to_numeric(patients["age"], errors="coerce").to_numpy(float)[known]
+    band = np.full(len(age), -1, dtype=np.intp)
+    for i, (_, lo, hi) in enumerate(AGE_BANDS):
+        band[(age >= lo) & (age < hi)] = i
+    groupings = [
+        ("All patients", ("All",), np.zeros(len(at), dtype=np.intp)),
+        ("Diagnosis", DIAGNOSES, _level(patients["diagnosis"], DIAGNOSES)[known]),
+        ("Sex", SEXES, _level(patients["sex"], SEXES)[known]),
+        ("Age", tuple(label for label, _, _ in AGE_BANDS), band),
+    ]
     rows = []
-    # The three columns a model needs, as arrays, each subgroup a selection of them (not of the
-    # frame). Each fit counts at each distinct time (`km_steps`), in any order of the patients.
-    events = patients[event].astype("boolean").fillna(False).to_numpy(bool)
-    treated = (patients["arm"] == ARM_TACROLIMUS).to_numpy(bool, na_value=False)
-    for group, level, m in groups:
-        ev, tac = events[m], treated[m]
-        hr = cox_hazard_ratio(months[m], ev, tac)
-        rows.append({
-            "group": group, "level": level,
-            "n_tacrolimus": int(tac.sum()), "n_control": int((~tac).sum()),
-            "events_tacrolimus": int(ev[tac].sum()), "events_control": int(ev[~tac].sum()),
-            "hazard_ratio": hr.hazard_ratio, "ci_low": hr.ci[0], "ci_high": hr.ci[1], "p_value": hr.p_value,
-            "reason": hr.reason,
-        })
+    k = len(time)
+    for group, levels, level in groupings:
+        # (level + 1) × arm (control 0, tacrolimus 1) × time: level −1 (none of them) counted
+        # first and dropped, which is cheaper than selecting the others.
+        cell = ((level + 1) * 2 + treated) * k + at
+        shape = (len(levels) + 1, 2, k)
+        removed = np.bincount(cell, minlength=math.prod(shape)).reshape(shape)[1:].astype(float)
+        died = np.bincount(cell[events], minlength=math.prod(shape)).reshape(shape)[1:].astype(float)
+        for i, name in enumerate(levels):
+            control, tacrolimus = (_subgroup_steps(time, removed[i, arm], died[i, arm]) for arm in (0, 1))
+            hr = _hazard_ratio(tacrolimus, control)
+            rows.append({
+                "group": group, "level": name,
+                "n_tacrolimus": int(removed[i, 1].sum()), "n_control": int(removed[i, 0].sum()),
+                "events_tacrolimus": int(died[i, 1].sum()), "events_control": int(died[i, 0].sum()),
+                "hazard_ratio": hr.hazard_ratio, "ci_low": hr.ci[0], "ci_high": hr.ci[1], "p_value": hr.p_value,
+                "reason": hr.reason,
+            })
     return pd.DataFrame(rows)
+
+
+def _level(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
+    """Each value's position in `levels`, −1 for any other value or a missing one."""
+    return pd.Categorical(values, categories=levels).codes.astype(np.intp)
+
+
+def _subgroup_steps(time: np.ndarray, removed: np.ndarray, died: np.ndarray) -> KMSteps | None:
+    """`km_steps` of a subgroup's arm from its counts at every patient's distinct times: the times
+    where it has patients are its own distinct times. None when it has none."""
+    present = removed > 0
+    return _counted_steps(time[present], removed[present], died[present]) if present.any() else None

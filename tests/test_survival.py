@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
 
-from analysis.survival import compare_arms, cox_hazard_ratio, kaplan_meier, km_steps, quantile_time
+from analysis.survival import compare_arms, cox_hazard_ratio, kaplan_meier, km_steps, quantile_time, subgroup_hazard_ratios
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -102,3 +102,40 @@ def test_km_steps_equal_lifelines(seed):
                 np.testing.assert_allclose(low[defined], limits[defined, 0], rtol=1e-12)
                 np.testing.assert_allclose(high[defined], limits[defined, 1], rtol=1e-12)
                 assert np.isnan(low[~defined]).all() and np.isnan(high[~defined]).all()
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_each_subgroup_row_is_its_own_fit(seed):
+    """The forest's rows share one ranking of the times; each must equal a separate Cox fit of
+    that subgroup's patients, with missing durations, events, ages and levels about."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    df = pd.DataFrame({
+        "arm": rng.choice(["tacrolimus", "control"], n),
+        "months": rng.integers(1, 40, n).astype(float),
+        "relapsed": pd.array(rng.random(n) < 0.4, dtype="boolean"),
+        "diagnosis": pd.Categorical(rng.choice(["ITP", "AIHA", "ES"], n, p=[0.6, 0.38, 0.02])),
+        "sex": rng.choice(["M", "F", None], n, p=[0.45, 0.5, 0.05]),
+        "age": rng.integers(18, 90, n).astype(float),
+    })
+    df.loc[rng.random(n) < 0.05, "months"] = np.nan
+    df.loc[rng.random(n) < 0.05, "relapsed"] = pd.NA
+    df.loc[rng.random(n) < 0.05, "age"] = np.nan
+    df.loc[df.index[:5], "age"] = 250.0  # in no age band
+    sg = subgroup_hazard_ratios(df, "months", "relapsed")
+    masks = {"All": np.ones(n, bool), "ITP": df["diagnosis"].eq("ITP"), "AIHA": df["diagnosis"].eq("AIHA"),
+             "ES": df["diagnosis"].eq("ES"), "M": df["sex"].eq("M"), "F": df["sex"].eq("F"),
+             "<40": df["age"] < 40, "40–59": (df["age"] >= 40) & (df["age"] < 60), "≥60": (df["age"] >= 60) & (df["age"] < 200)}
+    assert sg["level"].tolist() == list(masks)
+    for row in sg.itertuples():
+        part = df[np.asarray(masks[row.level], bool) & df["months"].notna().to_numpy()]
+        tac = part["arm"].eq("tacrolimus").to_numpy()
+        ev = part["relapsed"].fillna(False).to_numpy(bool)
+        hr = cox_hazard_ratio(part["months"], ev, tac)
+        assert (row.n_tacrolimus, row.n_control) == (tac.sum(), (~tac).sum())
+        assert (row.events_tacrolimus, row.events_control) == (ev[tac].sum(), ev[~tac].sum())
+        assert row.reason == hr.reason
+        if hr.reason:
+            assert math.isnan(row.hazard_ratio)
+        else:
+            assert (row.hazard_ratio, row.ci_low, row.ci_high, row.p_value) == (hr.hazard_ratio, *hr.ci, hr.p_value)
