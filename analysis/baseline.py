@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .continuous import MANN_WHITNEY, mann_whitney_p, summarise
+from .continuous import MANN_WHITNEY, compare_values
 from .proportions import choose_test, table_p_value
 from .schema import DIAGNOSES, HGB, LAB_UNITS, PLT, by_arm
 
@@ -102,9 +102,10 @@ def table1(patients: pd.DataFrame) -> pd.DataFrame:
         # The column alone, then its rows (a subset of the whole frame copies every column).
         x = a[column] if subset is None else a[column][a["diagnosis"].isin(subset)]
         y = b[column] if subset is None else b[column][b["diagnosis"].isin(subset)]
-        p, _ = mann_whitney_p(x, y)
-        rows.append({"variable": label, "level": "median [IQR]", "tacrolimus": _fmt_iqr(summarise(x)),
-                     "control": _fmt_iqr(summarise(y)), "p_value": p, "test": MANN_WHITNEY if not math.isnan(p) else "",
+        g = compare_values(x, y)  # both arms ranked once for the test and the quartiles
+        p = g.p_value
+        rows.append({"variable": label, "level": "median [IQR]", "tacrolimus": _fmt_iqr(g.a),
+                     "control": _fmt_iqr(g.b), "p_value": p, "test": MANN_WHITNEY if not math.isnan(p) else "",
                      "smd": smd_continuous(x, y)})
 
     def categorical(label: str, column: str, levels: list[str], show: list[str] | None = None) -> None:

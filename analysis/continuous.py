@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .ranking import tie_counts
+from .ranking import distinct_values, percentiles_of_counts
 
 NAN = float("nan")
 MANN_WHITNEY = "Mann–Whitney U test"
@@ -43,10 +43,22 @@ def summarise(values: pd.Series) -> Summary:
     >>> s.n, s.median, s.q1, s.q3, s.mean, round(s.sd, 3)
     (5, 3.0, 1.0, 4.0, 2.8, 1.789)
     """
-    v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(float)
+    v = _numbers(values)
+    distinct, index = distinct_values(v)
+    return _summary(v, distinct, np.bincount(index, minlength=len(distinct)))
+
+
+def _numbers(values: pd.Series) -> np.ndarray:
+    """The values that are numbers, as floats."""
+    return pd.to_numeric(values, errors="coerce").dropna().to_numpy(float)
+
+
+def _summary(v: np.ndarray, distinct: np.ndarray, counts: np.ndarray) -> Summary:
+    """`summarise` of the numbers v, given the distinct values of v (or of more values) and how
+    many of v are each (their quartiles come from these counts, numpy's to the bit)."""
     if len(v) == 0:
         return Summary(0, NAN, NAN, NAN, NAN, NAN, NAN, NAN)
-    q1, med, q3 = np.percentile(v, [25, 50, 75])  # R's quantile type 7
+    q1, med, q3 = percentiles_of_counts(distinct, counts, (25, 50, 75))  # R's quantile type 7
     sd = float(np.std(v, ddof=1)) if len(v) > 1 else NAN
     return Summary(len(v), float(med), float(q1), float(q3), float(v.min()), float(v.max()), float(v.mean()), sd)
 
@@ -77,37 +89,47 @@ def mann_whitney_p(a: pd.Series, b: pd.Series) -> tuple[float, str]:
     >>> mann_whitney_p(pd.Series([1.0, 2.0]), pd.Series([], dtype=float))
     (nan, 'one arm has no values')
     """
-    x = pd.to_numeric(a, errors="coerce").dropna().to_numpy(float)
-    y = pd.to_numeric(b, errors="coerce").dropna().to_numpy(float)
+    x, y = _numbers(a), _numbers(b)
+    return _mann_whitney(x, y, *_ranked(x, y)[1:])
+
+
+def _ranked(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct values of x and y together (ascending) and how many of x, and of y, are each."""
+    distinct, index = distinct_values(np.r_[x, y])
+    return (distinct, np.bincount(index[:len(x)], minlength=len(distinct)),
+            np.bincount(index[len(x):], minlength=len(distinct)))
+
+
+def _mann_whitney(x: np.ndarray, y: np.ndarray, counts_x: np.ndarray, counts_y: np.ndarray) -> tuple[float, str]:
+    """`mann_whitney_p` of the numbers x and y, given how many of each are each distinct value of
+    both (`_ranked`)."""
     if len(x) == 0 or len(y) == 0:
         return NAN, "one arm has no values"
-    both = np.r_[x, y]
-    if both.min() == both.max():  # scipy gives p = 1; R's wilcox.test gives NaN: no ranking at all
+    if min(x.min(), y.min()) == max(x.max(), y.max()):  # scipy gives p = 1; R's wilcox.test gives NaN: no ranking
         return NAN, "every value is the same in both arms"
     small = len(x) < 50 and len(y) < 50
-    # Ties matter only to choose the exact test, so they are looked for only then (a sort of a
-    # hundred thousand values costs 3 ms, and a report runs seven of these tests).
-    ties = small and np.unique(both).size < len(both)
+    ties = small and len(counts_x) < len(x) + len(y)  # fewer distinct values than values
     if small and not ties:
         return float(stats.mannwhitneyu(x, y, alternative="two-sided", method="exact").pvalue), ""
-    return _mann_whitney_normal_p(x, y), ""
+    return _mann_whitney_normal_p(len(x), len(y), counts_x, counts_y), ""
 
 
-def _mann_whitney_normal_p(x: np.ndarray, y: np.ndarray) -> float:
+def _mann_whitney_normal_p(n1: int, n2: int, counts_x: np.ndarray, counts_y: np.ndarray) -> float:
     """The two-sided p-value of scipy.stats.mannwhitneyu(x, y, method="asymptotic",
-    use_continuity=True), with its formulas and order of operations: U the larger of U₁ and
-    n₁n₂ − U₁ (U₁ = R₁ − n₁(n₁ + 1)/2, R₁ the sum of x's average ranks), z = (U − n₁n₂/2 − ½) / σ
+    use_continuity=True) of n1 values x and n2 values y, from how many of each are each distinct
+    value of both (ascending), with scipy's formulas and order of operations: U the larger of U₁
+    and n₁n₂ − U₁ (U₁ = R₁ − n₁(n₁ + 1)/2, R₁ the sum of x's average ranks), z = (U − n₁n₂/2 − ½) / σ
     with the tie-corrected σ² = n₁n₂/12 · ((n + 1) − Σ(t³ − t) / (n(n − 1))), p = 2Φ(−z).
 
     Written here because scipy ranks the values with a full comparison sort (6–12 ms a test at
     96,000 patients, and a report runs seven tests per filter change); the ranks come here from
-    `ranking.tie_counts` (about 1 ms). Average ranks are half-integers and R₁ their exact sum,
-    so U is scipy's to the bit; tests/test_stats.py compares p with scipy's on ties and without."""
-    n1, n2 = len(x), len(y)
-    index, counts = tie_counts(np.r_[x, y])
+    `ranking.distinct_values` (about 1 ms), whose counts also give each arm's quartiles. Average
+    ranks are half-integers and R₁ their exact sum, so U is scipy's to the bit;
+    tests/test_stats.py compares p with scipy's on ties and without."""
+    counts = counts_x + counts_y
     before = np.cumsum(counts) - counts
     average_rank = before + (counts + 1) / 2  # the average rank of each distinct value
-    r1 = float(np.bincount(index[:n1], minlength=len(counts)) @ average_rank)
+    r1 = float(counts_x @ average_rank)
     u1 = r1 - n1 * (n1 + 1) / 2
     u = max(u1, n1 * n2 - u1)
     n = n1 + n2
@@ -128,5 +150,8 @@ def compare_values(a: pd.Series, b: pd.Series) -> TwoGroups:
     >>> g.a.median, g.b.median, round(g.p_value, 4), g.test
     (4.8, 7.25, 0.329, 'Mann–Whitney U test')
     """
-    p, reason = mann_whitney_p(a, b)
-    return TwoGroups(summarise(a), summarise(b), p, reason=reason)
+    # Both arms ranked once: the test's ranks and each arm's quartiles (`_ranked`).
+    x, y = _numbers(a), _numbers(b)
+    distinct, counts_x, counts_y = _ranked(x, y)
+    p, reason = _mann_whitney(x, y, counts_x, counts_y)
+    return TwoGroups(_summary(x, distinct, counts_x), _summary(y, distinct, counts_y), p, reason=reason)

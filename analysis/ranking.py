@@ -58,8 +58,29 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distinct, rank.astype(np.intp)
 
 
-def tie_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each value's index among the distinct values (ascending; no NaN among `values`) and how
-    many values share each distinct value: what average ranks and tie corrections are made of."""
-    index = distinct_values(values)[1]
-    return index, np.bincount(index)
+def percentiles_of_counts(distinct: np.ndarray, counts: np.ndarray, q=(25.0, 50.0, 75.0)) -> np.ndarray:
+    """np.percentile(values, q) of values held as their distinct values (ascending, no NaN) and
+    how many times each occurs: numpy's default ("linear", R's quantile type 7), to the bit.
+
+    Written here because the values' ranking is already at hand where a report needs quartiles
+    (a Mann–Whitney test ranks both arms' values, `distinct_values`), and numpy would partition
+    each arm's values again (9 ms for 500,000 values, sixteen times a filter change at a million
+    patients). The order statistics come from the cumulative counts; numpy's own steps follow:
+    virtual index (n − 1)·q, its floor and the next (both the last value from n − 1 on), and
+    numpy's `_lerp` (tests/test_ranking.py compares with np.percentile on ties, one value and
+    infinities)."""
+    n = int(np.sum(counts))
+    virtual = (n - 1) * np.true_divide(q, 100)
+    previous = np.floor(virtual)
+    following = previous + 1
+    last = virtual >= n - 1
+    previous[last], following[last] = -1, -1
+    previous, following = previous.astype(np.intp), following.astype(np.intp)
+    gamma = virtual - previous
+    ends = np.cumsum(counts)  # one past the last position of each distinct value in sorted order
+    a, b = (distinct[np.searchsorted(ends, np.where(i < 0, n + i, i), side="right")] for i in (previous, following))
+    with np.errstate(invalid="ignore"):  # inf − inf, as numpy
+        diff = b - a
+        result = a + diff * gamma
+        np.subtract(b, diff * (1 - gamma), out=result, where=gamma >= 0.5)
+    return result

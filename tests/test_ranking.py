@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.ranking import distinct_values, stable_argsort, tie_counts
+from analysis.ranking import distinct_values, percentiles_of_counts, stable_argsort
 
 
 def _cases():
@@ -37,8 +37,24 @@ def test_same_as_numpy(name, values):
     assert np.array_equal(distinct[index], values, equal_nan=True)
 
 
-def test_tie_counts():
-    values = np.array([5.0, 1.0, 5.0, 2.0, 5.0, 1.0])
-    index, counts = tie_counts(values)
-    assert index.tolist() == [2, 0, 2, 1, 2, 0]
-    assert counts.tolist() == [2, 1, 3]
+def _percentile_cases():
+    rng = np.random.default_rng(11)
+    yield "ages", rng.integers(18, 90, 10_001).astype(float)
+    yield "doses", rng.choice([0.0, 2.5, 5.0, 7.5, 10.0, 60.0], 999)
+    yield "continuous", rng.lognormal(2, 1, 5_000)
+    for n in range(1, 9):
+        yield f"{n} values", rng.integers(0, 4, n).astype(float)
+    yield "infinities", np.array([-np.inf, 1.0, 2.0, np.inf, np.inf])
+    yield "all infinite", np.array([np.inf, np.inf, np.inf])
+    yield "awkward fractions", np.array([0.1, 0.2, 0.7, 1e16, 1e16 + 2, -3.3])
+
+
+@pytest.mark.parametrize("name,values", list(_percentile_cases()), ids=[name for name, _ in _percentile_cases()])
+def test_percentiles_of_counts_are_numpys(name, values):
+    distinct, index = distinct_values(values)
+    counts = np.bincount(index, minlength=len(distinct))
+    for q in ([25, 50, 75], [0, 100], [1, 99, 33.3, 66.7]):
+        got = percentiles_of_counts(distinct, counts, q)
+        with np.errstate(invalid="ignore"):
+            expected = np.percentile(values, q)
+        assert np.array_equal(got, expected, equal_nan=True), (q, got, expected)

@@ -157,7 +157,7 @@ def test_mann_whitney_normal_approximation_is_scipys(kind):
     scipy's mannwhitneyu(method="asymptotic") to 1e-12 (U itself to the bit)."""
     from scipy import stats as scipy_stats
 
-    from analysis.continuous import _mann_whitney_normal_p, mann_whitney_p
+    from analysis.continuous import _mann_whitney_normal_p, _ranked, mann_whitney_p
 
     rng = np.random.default_rng({"ties": 1, "no ties": 2, "one value in one arm": 3, "large": 4, "shifted": 5}[kind])
     if kind == "ties":
@@ -171,6 +171,26 @@ def test_mann_whitney_normal_approximation_is_scipys(kind):
     else:
         x, y = rng.integers(0, 400, 5_000) / 30.4375, rng.integers(40, 440, 4_000) / 30.4375
     expected = scipy_stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic", use_continuity=True).pvalue
-    assert _mann_whitney_normal_p(x, y) == pytest.approx(expected, rel=1e-12, abs=1e-300)
+    assert _mann_whitney_normal_p(len(x), len(y), *_ranked(x, y)[1:]) == pytest.approx(expected, rel=1e-12, abs=1e-300)
     if len(x) >= 50 or len(y) >= 50:  # the page's test takes this path for such groups
         assert mann_whitney_p(pd.Series(x), pd.Series(y))[0] == pytest.approx(expected, rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_each_arms_summary_is_numpys(seed):
+    """compare_values takes each arm's quartiles from the ranking both arms share; they, and the
+    rest of each summary, must be numpy's own numbers for that arm alone."""
+    from analysis.continuous import compare_values
+
+    rng = np.random.default_rng(seed)
+    a = pd.Series(np.r_[rng.integers(0, 40, 997) * 2.5, [np.nan, np.nan]])
+    b = pd.Series(rng.lognormal(3, 1, 1200).round(1)).astype(object)
+    b[5] = "not a number"
+    g = compare_values(a, b)
+    for summary, values in ((g.a, a.dropna().to_numpy(float)), (g.b, pd.to_numeric(b, errors="coerce").dropna().to_numpy(float))):
+        q1, med, q3 = np.percentile(values, [25, 50, 75])
+        assert (summary.n, summary.q1, summary.median, summary.q3) == (len(values), q1, med, q3)
+        assert (summary.minimum, summary.maximum, summary.mean, summary.sd) == (values.min(), values.max(), values.mean(), np.std(values, ddof=1))
+    x, y = a.dropna().to_numpy(float), pd.to_numeric(b, errors="coerce").dropna().to_numpy(float)
+    from scipy import stats as scipy_stats
+    assert g.p_value == pytest.approx(scipy_stats.mannwhitneyu(x, y, method="asymptotic").pvalue, rel=1e-12)
