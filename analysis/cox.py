@@ -78,7 +78,6 @@ class _Times:
         self.step_time = np.repeat(np.arange(k), self.deaths.astype(int))
         first = np.r_[0, np.cumsum(self.deaths)[:-1]].astype(int)
         self.step_fraction = (np.arange(len(self.step_time)) - first[self.step_time]) / self.deaths[self.step_time]
-        self.death_time = death_time
         # Runs of equal time in the sorted patients, latest first, and the run of each event time.
         self.run_starts = np.flatnonzero(np.r_[True, self.t[1:] != self.t[:-1]])
         self.event_run = np.searchsorted(-self.t[self.run_starts], -self.times)
@@ -119,6 +118,10 @@ class _Times:
         at_risk = np.cumsum(per_run, axis=1)[:, self.event_run]
         return at_risk.T, dying[:, self.event_run].T
 
+    def per_time(self, values: np.ndarray) -> np.ndarray:
+        """Sums of a value per Efron step over each event time's steps (one run of them)."""
+        return np.add.reduceat(values, self.first_step) if len(self.times) else np.zeros(0)
+
     def gram(self, weight: np.ndarray) -> np.ndarray:
         """Σᵢ weightᵢ xᵢ xᵢᵀ over the patients (p × p), by one matrix product."""
         scaled = self._weighted[1:]
@@ -126,7 +129,10 @@ class _Times:
         return scaled @ self.rows_x.T
 
 
-def _terms(tt: _Times, beta: np.ndarray, want_residuals: bool = False):
+def _terms(tt: _Times, beta: np.ndarray):
+    """The log partial likelihood at β, its score and information, and a function giving each
+    patient's score residuals at β (called for the robust variance once the fit has converged,
+    so that it reuses this evaluation's sums rather than taking them again)."""
     x = tt.x
     eta = x @ beta
     risk = tt.w * np.exp(eta)
@@ -141,11 +147,9 @@ def _terms(tt: _Times, beta: np.ndarray, want_residuals: bool = False):
     denom = s0[s] - f * e0[s]
     loglik = float(tt.dead_weight @ eta - np.sum(mw * np.log(denom)))
     # Each step's mean x̄ₖₗ = (s1ₖ − f·e1ₖ) / denomₖₗ is linear in the event time's s1 and e1, so
-    # every sum over steps below is a sum per event time of a few scalars (bincount) times s1 and
-    # e1: no array of steps × p (at 100,000 patients 90,000 steps).
-    def per_time(values):  # the steps of an event time are one run of them
-        return np.add.reduceat(values, tt.first_step) if k else np.zeros(0)
-
+    # every sum over steps below is a sum per event time of a few scalars (`per_time`) times s1
+    # and e1: no array of steps × p (at 100,000 patients 90,000 steps).
+    per_time = tt.per_time
     h = mw / denom  # per step: the hazard increment
     a0, a1 = per_time(h), per_time(h * f)
     score = tt.dead_weight @ x - (a0[:, None] * s1 - a1[:, None] * e1).sum(axis=0)
@@ -159,8 +163,12 @@ def _terms(tt: _Times, beta: np.ndarray, want_residuals: bool = False):
     c0, c1, c2 = per_time(h / denom), per_time(h * f / denom), per_time(h * f * f / denom)
     cross = (s1 * c1[:, None]).T @ e1
     info = second - ((s1 * c0[:, None]).T @ s1 - cross - cross.T + (e1 * c2[:, None]).T @ e1)
-    if not want_residuals:
-        return loglik, score, info, None
+    return loglik, score, info, lambda: _residuals(tt, eta, s1, e1, f, denom, a0, a1, c0, c1, c2)
+
+
+def _residuals(tt: _Times, eta, s1, e1, f, denom, a0, a1, c0, c1, c2) -> np.ndarray:
+    """Each patient's score residuals (n × p) from the sums of `_terms` at one β."""
+    x, p, dead, per_time = tt.x, tt.x.shape[1], tt.e, tt.per_time
     # Score residuals: rᵢ = Σ over steps (k, l) of (xᵢ − x̄ₖₗ)·(observedᵢ − expectedᵢ), a death at tₖ
     # observing 1/d of each step and staying at risk for a fraction 1 − l/d of it (Efron).
     hx_time = c0[:, None] * s1 - c1[:, None] * e1  # Σ h·x̄ per event time
@@ -176,9 +184,13 @@ def _terms(tt: _Times, beta: np.ndarray, want_residuals: bool = False):
     # (A death's own time is one of the event times up to it: one fewer.)
     reach = tt.times_reached - dead
     resid = -exp_eta[:, None] * (x * cum_h[reach][:, None] - cum_hx[reach])
-    dt = tt.death_time
-    resid[dead] += (x[dead] - mean_xbar[dt]) - exp_eta[dead, None] * (x[dead] * partial_h[dt][:, None] - partial_hx[dt])
-    return loglik, score, info, resid
+    # A death's own part, from its event time's sums: computed for every patient (a patient's
+    # `own_time` is its event time's index, 0 for the others) and added where there is a death,
+    # which costs a third of gathering the deaths' rows and scattering them back.
+    own = tt.own_time
+    at_death = (x - mean_xbar[own]) - exp_eta[:, None] * (x * partial_h[own][:, None] - partial_hx[own])
+    np.add(resid, at_death, out=resid, where=dead[:, None])
+    return resid
 
 
 def time_order(time: np.ndarray) -> np.ndarray:
@@ -197,28 +209,27 @@ def fit(time, event, x, weight=None, robust: bool = False, order: np.ndarray | N
     weight = np.ones(len(time)) if weight is None else np.asarray(weight, float)
     tt = _Times(time, event, weight, x, order)
     beta = np.zeros(x.shape[1])
-    loglik, score, info, _ = _terms(tt, beta)
+    loglik, score, info, residuals = _terms(tt, beta)
     converged = False
     for _ in range(MAX_ITERATIONS):
         step = np.linalg.solve(info, score)
         new = beta + step
-        new_loglik, new_score, new_info, _ = _terms(tt, new)
+        new_loglik, new_score, new_info, new_residuals = _terms(tt, new)
         halvings = 0
         while not np.isfinite(new_loglik) or new_loglik < loglik - 1e-12 * abs(loglik):
             halvings += 1
             if halvings > 30:
                 break
             new = (beta + new) / 2
-            new_loglik, new_score, new_info, _ = _terms(tt, new)
+            new_loglik, new_score, new_info, new_residuals = _terms(tt, new)
         done = abs(new_loglik - loglik) <= TOLERANCE * max(abs(new_loglik), 1.0)
-        beta, loglik, score, info = new, new_loglik, new_score, new_info
+        beta, loglik, score, info, residuals = new, new_loglik, new_score, new_info, new_residuals
         if done:
             converged = True
             break
     inverse = np.linalg.inv(info)
     if robust:
-        _, _, _, resid = _terms(tt, beta, want_residuals=True)
-        weighted = resid * tt.w[:, None]
+        weighted = residuals() * tt.w[:, None]
         variance = inverse @ (weighted.T @ weighted) @ inverse
     else:
         variance = inverse
