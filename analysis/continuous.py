@@ -31,7 +31,7 @@ class Summary:
     sd: float
 
 
-def summarise(values: pd.Series) -> Summary:
+def summarise(values: pd.Series | np.ndarray) -> Summary:
     """Descriptive statistics of the values that are numbers (anything else is dropped).
 
     Returns a `Summary`: n, median, q1, q3 (numpy's linear percentiles = R's quantile type 7),
@@ -48,8 +48,10 @@ def summarise(values: pd.Series) -> Summary:
     return _summary(v, distinct, np.bincount(index, minlength=len(distinct)))
 
 
-def _numbers(values: pd.Series) -> np.ndarray:
-    """The values that are numbers, as floats."""
+def _numbers(values: pd.Series | np.ndarray) -> np.ndarray:
+    """The values that are numbers, as floats (an array of floats: those that are not NaN)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        return values[~np.isnan(values)]
     return pd.to_numeric(values, errors="coerce").dropna().to_numpy(float)
 
 

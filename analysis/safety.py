@@ -70,17 +70,19 @@ def by_term(patients: pd.DataFrame, adverse_events: pd.DataFrame, patient_of_row
     arm = np.full(len(patient), -1)
     arm[patient >= 0] = arm_of[patient[patient >= 0]]
     keep = (arm >= 0) & (term >= 0) & (category >= 0)
-    once = pd.DataFrame({"patient": patient[keep], "term": term[keep], "category": category[keep],
-                         "arm": arm[keep]}).drop_duplicates(["patient", "term", "category"])
-    counts = once.groupby(["term", "category", "arm"]).size().unstack("arm")
-    counts = counts.reindex(columns=[0, 1]).fillna(0).astype(int)
-    counts.columns = list(ARMS)
-    counts.index = pd.MultiIndex.from_arrays([terms[counts.index.get_level_values(0)],
-                                              categories[counts.index.get_level_values(1)]])
+    # Each (term, category) pair a number, and each (patient, pair) once: one 64-bit key per event,
+    # its distinct values found by hashing (pd.unique), the patients then counted per pair and arm
+    # by a bincount. (With a frame's drop_duplicates and group-by, the table of a million
+    # patients' 720,000 events took 125–130 ms; so 83–89.)
+    pairs = len(terms) * len(categories)
+    pair = term[keep].astype(np.int64) * len(categories) + category[keep]
+    once = pd.unique(patient[keep].astype(np.int64) * pairs + pair)
+    counted = np.bincount(once % pairs * 2 + arm_of[once // pairs], minlength=2 * pairs).reshape(pairs, 2)
+    tac, con = ARMS.index(ARM_TACROLIMUS), ARMS.index(ARM_CONTROL)  # arm_of's codes
     rows = []
-    for (term, category), r in counts.iterrows():  # one row per AE term (dozens), not per patient
-        c = compare(int(r[ARM_TACROLIMUS]), n_a, int(r[ARM_CONTROL]), n_b, with_odds_ratio=False)
-        rows.append({"term": term, "category": category,
+    for code in np.flatnonzero(counted.sum(axis=1)):  # one row per AE term (dozens), not per patient
+        c = compare(int(counted[code, tac]), n_a, int(counted[code, con]), n_b, with_odds_ratio=False)
+        rows.append({"term": terms[code // len(categories)], "category": categories[code % len(categories)],
                      "tacrolimus_patients": c.a.events, "tacrolimus_rate": c.a.rate,
                      "control_patients": c.b.events, "control_rate": c.b.rate,
                      "p_value": c.p_value, "test": c.test})

@@ -194,3 +194,23 @@ def test_each_arms_summary_is_numpys(seed):
     x, y = a.dropna().to_numpy(float), pd.to_numeric(b, errors="coerce").dropna().to_numpy(float)
     from scipy import stats as scipy_stats
     assert g.p_value == pytest.approx(scipy_stats.mannwhitneyu(x, y, method="asymptotic").pvalue, rel=1e-12)
+
+
+def test_adverse_events_by_term_counts_each_patient_once_per_term():
+    """by_term on many events (repeats, events of patients outside the selection, a missing term)
+    against a plain pandas count of distinct patients per term, category and arm."""
+    rng = np.random.default_rng(5)
+    pats = pd.DataFrame({"patient_id": [f"P{i}" for i in range(400)], "arm": rng.choice(["tacrolimus", "control"], 400)})
+    terms = {"Tremor": "Neurological", "Insomnia": "Psychiatric", "Hyperglycaemia": "Metabolic", "Rash": "Skin"}
+    term = rng.choice([*terms, None], 3000, p=[0.4, 0.3, 0.2, 0.09, 0.01])
+    ae = pd.DataFrame({"patient_id": [f"P{i}" for i in rng.integers(0, 450, 3000)], "term": term,
+                       "category": [terms.get(t) for t in term]})
+    got = by_term(pats, ae).set_index("term")
+    known = ae.dropna().merge(pats, on="patient_id").drop_duplicates(["patient_id", "term"])
+    expected = known.groupby(["term", "arm"]).size().unstack(fill_value=0)
+    assert sorted(got.index) == sorted(expected.index)
+    for t in expected.index:
+        assert got.loc[t, "tacrolimus_patients"] == expected.loc[t, "tacrolimus"]
+        assert got.loc[t, "control_patients"] == expected.loc[t, "control"]
+        assert got.loc[t, "category"] == terms[t]
+        assert got.loc[t, "tacrolimus_rate"] == expected.loc[t, "tacrolimus"] / (pats["arm"] == "tacrolimus").sum()
