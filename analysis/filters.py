@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import numpy as np
 import pandas as pd
 
 from .definitions import Definitions
-from .schema import DIAGNOSES, SEXES
+from .schema import DIAGNOSES, SEXES, select_rows
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,20 @@ class Filters:
 
     def apply(self, endpoints: pd.DataFrame) -> pd.DataFrame:
         """The rows of the per-patient table that the filters include."""
-        keep = pd.Series(True, index=endpoints.index)
+        return select_rows(endpoints, self.selected(endpoints))
+
+    def selected(self, endpoints: pd.DataFrame) -> np.ndarray:
+        """Whether the filters include each row of the per-patient table (a mask)."""
+        keep = np.ones(len(endpoints), dtype=bool)
         if self.diagnosis is not None:
-            keep &= endpoints["diagnosis"].isin(self.diagnosis)
+            keep &= endpoints["diagnosis"].isin(self.diagnosis).to_numpy(dtype=bool)
         if self.sex is not None:
-            keep &= endpoints["sex"].isin(self.sex)
+            keep &= endpoints["sex"].isin(self.sex).to_numpy(dtype=bool)
         if self.age_min is not None:
-            keep &= endpoints["age"] >= self.age_min
+            keep &= (endpoints["age"] >= self.age_min).to_numpy(dtype=bool, na_value=False)
         if self.age_max is not None:
-            keep &= endpoints["age"] <= self.age_max
-        return endpoints.loc[keep]
+            keep &= (endpoints["age"] <= self.age_max).to_numpy(dtype=bool, na_value=False)
+        return keep
 
     def as_dict(self) -> dict:
         """The filters of the report (docs/report.md): null for any, a list otherwise (the

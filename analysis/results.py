@@ -24,7 +24,7 @@ from .proportions import Comparison
 from .relapse import relapse_rate, rfs, rfs_subgroups
 from .response import ResponseResult, best_response
 from .safety import SafetyResult, safety
-from .schema import ARM_LABELS, ARMS, DIAGNOSES
+from .schema import ARM_LABELS, ARMS, DIAGNOSES, select_rows
 from .steroids import SteroidResult, course_sample, daily_dose_by_arm, steroids, trough_points
 from .survival import ArmComparison
 
@@ -47,7 +47,7 @@ class Results:
         self.filters = filters
         endpoints = cohort.endpoints_for_statistics(filters.definitions)
         self.patients: pd.DataFrame = filters.apply(endpoints)
-        self._analysed = self.patients[list(ANALYSED)]
+        self._analysed = select_rows(self.patients, columns=ANALYSED)  # the same arrays, no copy
         # Each visit's patient as a row of the endpoints (the same for every reading of them).
         self._rows = {table: cohort.patient_rows(table) for table in ("tacrolimus", "adverse_events", "steroid_segments")}
         self._endpoint_count = len(endpoints) if endpoints.index.equals(pd.RangeIndex(len(cohort.endpoints))) else None

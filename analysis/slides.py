@@ -29,7 +29,7 @@ from .cohort import Cohort
 from .criteria import AIHA_CONSENSUS, EVANS_COMPOSITE, IWG_2009
 from .filters import Filters
 from .results import Results, compute, no_responders, not_comparable
-from .schema import AE_FLAGS, ARMS, CURRENCY, by_arm
+from .schema import AE_FLAGS, ARMS, CURRENCY, arm_counts
 
 QUESTION = "Does adding tacrolimus to steroids help patients with autoimmune cytopenias?"
 SLIDE_WIDTH_IN, SLIDE_HEIGHT_IN = 13.333, 7.5  # 16:9
@@ -104,7 +104,7 @@ def deck(cohort: Cohort, filters: Filters = Filters(), results: Results | None =
     When the arms cannot be compared, each result slide says why instead."""
     r = results or compute(cohort, filters)
     today = today or date.today()
-    n_t, n_c = (len(rows) for rows in by_arm(r.patients))
+    n_t, n_c = arm_counts(r.patients)
     kind = "synthetic — not real patients" if cohort.synthetic else "department data"
     footer = (f"{cohort.name} ({kind}) · {filters.describe()} · n = {n_t:,} tacrolimus + steroid, {n_c:,} steroid alone · "
               f"{today.isoformat()} · app {__version__}")

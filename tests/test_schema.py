@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -207,3 +208,42 @@ def test_patients_with_no_response_data_are_warned_about():
     assert report.ok
     msg = next(w.message for w in report.warnings if "left out of the response" in w.message)
     assert "1 patient " in msg and "P1" in msg and "P2" not in msg
+
+
+def _every_kind_of_column(n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({
+        "patient_id": [f"P{i}" for i in range(n)],
+        "arm": pd.Categorical(rng.choice(["tacrolimus", "control", None], n)),
+        "age": rng.normal(50, 10, n),
+        "responded": pd.array(rng.choice([True, False, None], n), dtype="boolean"),
+        "any_ae": rng.random(n) < 0.5,
+        "count": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+        "started": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+        "zoned": pd.date_range("2021-01-01", periods=n, freq="h", tz="Europe/Berlin"),
+        "note": pd.array(rng.choice(["a", "b", None], n), dtype="string"),
+    }, index=pd.Index(rng.permutation(n) + 1000, name="row"))
+    frame.columns.name = "field"
+    return frame
+
+
+@pytest.mark.parametrize("how", ["mask", "positions", "none selected", "all"])
+def test_select_rows_is_pandas_selection(how):
+    from analysis.schema import select_rows
+    frame = _every_kind_of_column()
+    mask = np.random.default_rng(3).random(len(frame)) < 0.6
+    if how == "none selected":
+        mask[:] = False
+    selected = {"positions": np.flatnonzero(mask), "all": None}.get(how, mask)
+    expected = frame if selected is None else frame.iloc[selected]
+    pd.testing.assert_frame_equal(select_rows(frame, selected), expected, check_exact=True)
+    columns = ["age", "arm", "zoned", "patient_id"]
+    pd.testing.assert_frame_equal(select_rows(frame, selected, columns), expected[columns], check_exact=True)
+
+
+def test_arm_counts_count_without_taking():
+    from analysis.schema import arm_counts
+    frame = _every_kind_of_column()
+    mask = frame["age"].to_numpy() > 50
+    assert arm_counts(frame) == tuple(int((frame["arm"] == a).sum()) for a in ("tacrolimus", "control"))
+    assert arm_counts(frame, mask) == tuple(int((frame[mask]["arm"] == a).sum()) for a in ("tacrolimus", "control"))

@@ -10,7 +10,7 @@ import streamlit as st
 from analysis import __version__
 from analysis.plots import export_config, for_phone, for_projector, stamp
 from analysis.results import no_responders, not_comparable
-from analysis.schema import ABBREVIATIONS, ARM_LABELS, ARMS, by_arm
+from analysis.schema import ABBREVIATIONS, ARM_LABELS, ARMS, arm_counts
 from views.parts import identity
 
 SMALL_ARM = 5  # fewer patients than this in an arm: the estimates get a warning
@@ -40,8 +40,7 @@ def enough_patients(ctx) -> bool:
     if problem:
         st.warning(problem)
         return False
-    small = [f"{ARM_LABELS[a]} ({len(rows)})" for a, rows in zip(ARMS, by_arm(ctx.results.patients))
-             if len(rows) < SMALL_ARM]
+    small = [f"{ARM_LABELS[a]} ({n})" for a, n in zip(ARMS, arm_counts(ctx.results.patients)) if n < SMALL_ARM]
     if small:
         st.info(f"Few patients in {', '.join(small)}: estimates below are very uncertain.")
     return True
@@ -64,7 +63,7 @@ def on_a_phone() -> bool:
 def provenance(ctx) -> tuple[str, str, str]:
     """Where a figure comes from: the data, the patients (filters, n per arm), the date and version."""
     c = ctx.cohort
-    n_t, n_c = (len(rows) for rows in by_arm(ctx.results.patients))
+    n_t, n_c = arm_counts(ctx.results.patients)
     kind = "synthetic data, not real patients" if c.synthetic else "department data"
     return (f"{c.name} ({kind})", f"{ctx.filters.describe()} · n = {n_t:,} tacrolimus + steroid, {n_c:,} steroid alone",
             f"{date.today().isoformat()} · app {__version__}")

@@ -11,7 +11,7 @@ import streamlit as st
 from analysis.cohort import Cohort
 from analysis.definitions import Definitions
 from analysis.filters import Filters
-from analysis.schema import ARMS, DIAGNOSES, SEX_LABELS, SEXES, by_arm
+from analysis.schema import ARMS, DIAGNOSES, SEX_LABELS, SEXES, arm_counts
 
 
 def _chosen(options: tuple[str, ...], picked: list[str]) -> tuple[str, ...] | None:
@@ -58,9 +58,9 @@ def filters(cohort: Cohort) -> Filters:
             age_max=float(age[1]) if age[1] < hi else None,
             definitions=_definitions(),
         )
-        shown = chosen.apply(e)
-        n_t, n_c = (len(rows) for rows in by_arm(shown))
-        st.markdown(f"**n = {len(shown):,} of {len(e):,} patients** · {ARMS[0]} {n_t:,} · {ARMS[1]} {n_c:,}")
+        shown = chosen.selected(e)
+        n_t, n_c = arm_counts(e, shown)
+        st.markdown(f"**n = {int(shown.sum()):,} of {len(e):,} patients** · {ARMS[0]} {n_t:,} · {ARMS[1]} {n_c:,}")
         st.button("Reset filters", on_click=_reset, args=((lo, hi),), width="stretch")
         st.divider()
         st.toggle("Projector mode", key="projector", bind="query-params",
