@@ -29,6 +29,7 @@ from .ranking import stable_argsort
 
 MAX_ITERATIONS = 30
 TOLERANCE = 1e-10  # relative change of the log partial likelihood (R's coxph.control: 1e-9)
+BLOCK = 32_768  # patients per block of a sum (`_Times`): the columns of a block stay in cache
 
 
 @dataclass(frozen=True)
@@ -101,20 +102,30 @@ class _Times:
             np.take(columns[j], order, out=self.rows_x[j])
         self.rows_x -= self.rows_x.mean(axis=1)[:, None]
         self.x = self.rows_x.T
-        # One buffer of the columns' size, kept for every iteration (fresh memory of that size is
-        # slow to come by at a million patients).
-        self._weighted = np.empty((1 + p, len(self.t)))
+        # The patients in blocks of whole runs of about BLOCK patients: each sum over the patients
+        # is taken a block at a time in one small buffer that stays in the processor's cache
+        # (a sum over all of them at once wrote and read back arrays of the columns' size).
+        n = len(self.t)
+        starts = np.r_[self.run_starts, n]  # the first run starting at or after each multiple of BLOCK
+        cuts = np.unique(np.r_[starts[np.searchsorted(starts, np.arange(0, n, BLOCK))], n])
+        first_run = np.searchsorted(self.run_starts, cuts)
+        self.blocks = [(a, b, first_run[i], first_run[i + 1], self.run_starts[first_run[i]:first_run[i + 1]] - a)
+                       for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))]
+        self._buffer = np.empty((1 + p, max((b - a for a, b, *_ in self.blocks), default=0)))
         self.dead_weight = self.w * self.e
 
     def risk_sums(self, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each event time (ascending) and each of 1, x₁ … x_p: Σ of risk·value over the risk
         set {tᵢ ≥ t}, and over the deaths at t. Two arrays of (event times × (1 + p))."""
-        weighted = self._weighted
-        weighted[0] = risk
-        np.multiply(self.rows_x, risk, out=weighted[1:])
-        per_run = np.add.reduceat(weighted, self.run_starts, axis=1)
-        weighted *= self.e  # the deaths only
-        dying = np.add.reduceat(weighted, self.run_starts, axis=1)
+        runs = len(self.run_starts)
+        per_run, dying = np.empty((len(self._buffer), runs)), np.empty((len(self._buffer), runs))
+        for a, b, r0, r1, starts in self.blocks:  # each run's sums: the same numbers in any blocks
+            weighted = self._buffer[:, :b - a]
+            weighted[0] = risk[a:b]
+            np.multiply(self.rows_x[:, a:b], risk[a:b], out=weighted[1:])
+            np.add.reduceat(weighted, starts, axis=1, out=per_run[:, r0:r1])
+            weighted *= self.e[a:b]  # the deaths only
+            np.add.reduceat(weighted, starts, axis=1, out=dying[:, r0:r1])
         at_risk = np.cumsum(per_run, axis=1)[:, self.event_run]
         return at_risk.T, dying[:, self.event_run].T
 
@@ -123,10 +134,13 @@ class _Times:
         return np.add.reduceat(values, self.first_step) if len(self.times) else np.zeros(0)
 
     def gram(self, weight: np.ndarray) -> np.ndarray:
-        """Σᵢ weightᵢ xᵢ xᵢᵀ over the patients (p × p), by one matrix product."""
-        scaled = self._weighted[1:]
-        np.multiply(self.rows_x, weight, out=scaled)
-        return scaled @ self.rows_x.T
+        """Σᵢ weightᵢ xᵢ xᵢᵀ over the patients (p × p), a matrix product per block."""
+        total = np.zeros((len(self.rows_x), len(self.rows_x)))
+        for a, b, *_ in self.blocks:
+            scaled = self._buffer[1:, :b - a]
+            np.multiply(self.rows_x[:, a:b], weight[a:b], out=scaled)
+            total += scaled @ self.rows_x[:, a:b].T
+        return total
 
 
 def _terms(tt: _Times, beta: np.ndarray):

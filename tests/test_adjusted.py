@@ -199,3 +199,24 @@ def test_the_adjusted_markdown_of_a_small_selection_shows_no_raw_values(shipped)
               Filters(diagnosis=("AIHA",), sex=("M",))):
         text = markdown(build(shipped, f))
         assert not re.search(r"(?<![\w.])(nan|inf|None)(?![\w])", text), (f, text[-1500:])
+
+
+@pytest.mark.parametrize("block", [1, 7, 100])
+def test_cox_sums_taken_in_blocks_give_the_same_fit(monkeypatch, block):
+    """`cox._Times` sums over the patients a block of whole runs at a time; blocks of one run,
+    of a few and of every patient must give one fit (ties across block edges included)."""
+    from analysis import cox
+
+    rng = np.random.default_rng(8)
+    n = 600
+    t = rng.integers(1, 40, n).astype(float)  # many ties: runs of equal times
+    e = (rng.random(n) < 0.6).astype(float)
+    x = np.c_[rng.random(n) < 0.5, rng.normal(50, 10, n), rng.random(n) < 0.3]
+    w = rng.gamma(2.0, 1.0, n)
+    whole = cox.fit(t, e, x, w, robust=True)
+    monkeypatch.setattr(cox, "BLOCK", block)
+    blocked = cox.fit(t, e, x, w, robust=True)
+    assert len(cox._Times(t, e, w, x).blocks) > 1
+    np.testing.assert_allclose(blocked.coefficients, whole.coefficients, rtol=1e-12)
+    np.testing.assert_allclose(blocked.variance, whole.variance, rtol=1e-11)
+    assert blocked.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-14)
