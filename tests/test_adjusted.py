@@ -220,3 +220,13 @@ def test_cox_sums_taken_in_blocks_give_the_same_fit(monkeypatch, block):
     np.testing.assert_allclose(blocked.coefficients, whole.coefficients, rtol=1e-12)
     np.testing.assert_allclose(blocked.variance, whole.variance, rtol=1e-11)
     assert blocked.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-14)
+
+
+def test_a_covariate_constant_in_the_selection_has_no_smd(shipped):
+    """With AIHA alone selected, the AIHA indicator is 1 for everyone: no SMD before or after
+    weighting (a weighted mean that came out a trace off 1 would give a number here)."""
+    p = Filters(diagnosis=("AIHA",)).apply(shipped.endpoints)
+    model = propensity(p)
+    w = iptw(model.scores, p["arm"] == "tacrolimus")
+    row = balance(p, w.weights).set_index("covariate").loc["diagnosis_AIHA"]
+    assert math.isnan(row["smd_before"]) and math.isnan(row["smd_after"])
