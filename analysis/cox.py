@@ -60,12 +60,18 @@ class _Times:
     Gram matrix of the patients (`_terms`), so no product of two columns is summed per time."""
 
     def __init__(self, time: np.ndarray, event: np.ndarray, weight: np.ndarray, x: np.ndarray,
-                 order: np.ndarray | None = None) -> None:
+                 order: np.ndarray | None = None, cells: _Cells | None = None) -> None:
+        """`cells`: the rows are `_cells` of the patients (then in time order, `order` unused)."""
+        if cells is not None:
+            time, event, weight, x = cells.time, cells.event, cells.weight, cells.x
+            order = np.arange(len(time))
         order = time_order(time) if order is None else order
         self.order = order
         self.t = time[order]
         self.e = event[order].astype(bool)
         self.w = weight[order]
+        self.square_weight = self.w * self.w if cells is None else cells.square_weight  # Σ w² per row
+        patients = None if cells is None else cells.patients
         # Unique event times, ascending, and for each death its time's index: the deaths come
         # latest first, so each event time is one run of them (found without another sort).
         dying = self.t[self.e]
@@ -73,7 +79,9 @@ class _Times:
         self.times = dying[new_time][::-1]
         k = len(self.times)
         death_time = k - np.cumsum(new_time)
-        self.deaths = np.bincount(death_time, minlength=k).astype(float)  # d per event time
+        # d per event time: the patients who die then (Efron's steps are 1/d whoever holds them)
+        self.deaths = (np.bincount(death_time, minlength=k).astype(float) if patients is None
+                       else np.bincount(death_time, weights=patients[self.e], minlength=k))
         self.death_weight = np.bincount(death_time, weights=self.w[self.e], minlength=k)  # W per event time
         # One row per (event time, l) with l = 0..d−1: Efron's steps.
         self.step_time = np.repeat(np.arange(k), self.deaths.astype(int))
@@ -100,7 +108,8 @@ class _Times:
         self.rows_x = np.empty((p, len(self.t)))
         for j in range(p):
             np.take(columns[j], order, out=self.rows_x[j])
-        self.rows_x -= self.rows_x.mean(axis=1)[:, None]
+        # Centred on the patients' mean (of cells, each counted as its patients).
+        self.rows_x -= (self.rows_x.mean(axis=1) if patients is None else self.rows_x @ patients / patients.sum())[:, None]
         self.x = self.rows_x.T
         # The patients in blocks of whole runs of about BLOCK patients: each sum over the patients
         # is taken a block at a time in one small buffer that stays in the processor's cache
@@ -207,6 +216,42 @@ def _residuals(tt: _Times, eta, s1, e1, f, denom, a0, a1, c0, c1, c2) -> np.ndar
     return resid
 
 
+@dataclass(frozen=True)
+class _Cells:
+    """Patients grouped by time, covariate value and event, a row per group, latest first."""
+
+    time: np.ndarray
+    event: np.ndarray
+    x: np.ndarray  # one column
+    weight: np.ndarray  # Σ w of the group's patients
+    square_weight: np.ndarray  # Σ w²
+    patients: np.ndarray  # how many
+
+
+def _cells(time: np.ndarray, event: np.ndarray, x: np.ndarray, weight: np.ndarray,
+           order: np.ndarray | None) -> _Cells:
+    """The patients of one time, one value of a 0/1 covariate and one event status as one row.
+
+    With a single 0/1 covariate (the IPTW-weighted model of the arm) every sum of the likelihood
+    over the patients is a sum over these groups, weighted by their patients' Σ w; Efron's steps
+    count the patients who die (`_Times.deaths`); and a group's patients share one score residual,
+    so the robust variance weighs it by their Σ w². A million patients' responders make about
+    5,000 groups: each iteration's sums run over those instead of 800,000 rows. (Written here: no
+    library fits a Cox model to grouped data with Efron's ties and R's robust variance.)"""
+    order = time_order(time) if order is None else order
+    t = time[order]
+    new_time = np.r_[True, t[1:] != t[:-1]] if len(t) else np.zeros(0, bool)
+    run = np.cumsum(new_time) - 1
+    key = (run * 2 + x[order].astype(np.intp)) * 2 + event[order].astype(np.intp)
+    size = 4 * int(new_time.sum())
+    w = weight[order]
+    patients = np.bincount(key, minlength=size)
+    kept = np.flatnonzero(patients)
+    return _Cells(t[new_time][kept // 4], (kept % 2).astype(float), ((kept // 2) % 2).astype(float)[:, None],
+                  np.bincount(key, weights=w, minlength=size)[kept], np.bincount(key, weights=w * w, minlength=size)[kept],
+                  patients[kept].astype(float))
+
+
 def time_order(time: np.ndarray) -> np.ndarray:
     """The patients latest first (ties in their order), as `fit` sorts them: risk sets are then
     cumulative sums."""
@@ -221,7 +266,10 @@ def fit(time, event, x, weight=None, robust: bool = False, order: np.ndarray | N
     event = np.asarray(event, float)
     x = np.asarray(x, float).reshape(len(time), -1)
     weight = np.ones(len(time)) if weight is None else np.asarray(weight, float)
-    tt = _Times(time, event, weight, x, order)
+    if x.shape[1] == 1 and np.all((x == 0) | (x == 1)):  # one yes/no covariate: the arm
+        tt = _Times(time, event, weight, x, cells=_cells(time, event, x[:, 0], weight, order))
+    else:
+        tt = _Times(time, event, weight, x, order)
     beta = np.zeros(x.shape[1])
     loglik, score, info, residuals = _terms(tt, beta)
     converged = False
@@ -242,8 +290,8 @@ def fit(time, event, x, weight=None, robust: bool = False, order: np.ndarray | N
             converged = True
             break
     inverse = np.linalg.inv(info)
-    if robust:
-        weighted = residuals() * tt.w[:, None]
+    if robust:  # Σᵢ wᵢ² rᵢ rᵢᵀ: a cell's patients share its residuals, so its Σ w² weighs them
+        weighted = residuals() * np.sqrt(tt.square_weight)[:, None]  # √(w²) is w exactly
         variance = inverse @ (weighted.T @ weighted) @ inverse
     else:
         variance = inverse

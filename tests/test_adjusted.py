@@ -230,3 +230,23 @@ def test_a_covariate_constant_in_the_selection_has_no_smd(shipped):
     w = iptw(model.scores, p["arm"] == "tacrolimus")
     row = balance(p, w.weights).set_index("covariate").loc["diagnosis_AIHA"]
     assert math.isnan(row["smd_before"]) and math.isnan(row["smd_after"])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cox_of_one_yes_no_covariate_on_groups_equals_the_fit_on_patients(weighted):
+    """A single 0/1 covariate is fitted on groups of patients (`cox._cells`); the same covariate
+    coded 0/2 takes the row-by-row path: β halves, its variances quarter, the likelihood stays."""
+    from analysis import cox
+
+    rng = np.random.default_rng(9)
+    n = 3000
+    x = (rng.random(n) < 0.45).astype(float)
+    t = np.round(rng.exponential(1 / np.exp(0.6 * x)) * 20) + 1
+    e = (rng.random(n) < 0.65).astype(float)
+    w = rng.gamma(2.0, 0.5, n) if weighted else None
+    grouped = cox.fit(t, e, x, w, robust=True)
+    rows = cox.fit(t, e, 2 * x, w, robust=True)
+    assert len(cox._cells(t, e, x, np.ones(n), None).time) < n / 10  # groups, not patients
+    assert grouped.coefficients[0] == pytest.approx(2 * rows.coefficients[0], rel=1e-10)
+    assert grouped.variance[0, 0] == pytest.approx(4 * rows.variance[0, 0], rel=1e-9)
+    assert grouped.log_likelihood == pytest.approx(rows.log_likelihood, rel=1e-12)

@@ -11,6 +11,7 @@ R is installed in CI (.ci/run); elsewhere these tests skip when Rscript is missi
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -434,6 +435,9 @@ for (w in c('none', 'w')) {
   out(paste0('robust.', w), sqrt(diag(vcov(f))))
   out(paste0('naive.', w), sqrt(diag(f$naive.var)))
   out(paste0('loglik.', w), f$loglik[2])
+  a <- if (w == 'none') coxph(Surv(t, e) ~ x, data = d, robust = TRUE, ties = 'efron') else
+       coxph(Surv(t, e) ~ x, data = d, weights = w, robust = TRUE, ties = 'efron')
+  out(paste0('arm.', w), c(coef(a), sqrt(diag(vcov(a))), sqrt(diag(a$naive.var)), a$loglik[2]))
 }
 """
 
@@ -460,3 +464,7 @@ def test_weighted_cox_with_heavy_ties_equals_r(tmp_path):
         close(np.sqrt(np.diag(robust.variance)), r[f"robust.{name}"])
         close(np.sqrt(np.diag(naive.variance)), r[f"naive.{name}"])
         close([robust.log_likelihood], r[f"loglik.{name}"])
+        # One 0/1 covariate alone (the IPTW model of the arm): fitted on groups of patients.
+        arm, arm_naive = cox.fit(t, e, x, weights, robust=True), cox.fit(t, e, x, weights)
+        close([arm.coefficients[0], math.sqrt(arm.variance[0, 0]), math.sqrt(arm_naive.variance[0, 0]),
+               arm.log_likelihood], r[f"arm.{name}"])
