@@ -376,11 +376,15 @@ LOG_HR_LIMIT = 10.0
 def _not_estimable(e: np.ndarray, tacrolimus: np.ndarray, method: str) -> AdjustedHazard | None:
     """The reason a Cox model of the arm cannot be fitted to these event flags and arms (1/0), as
     an answer; None when it can."""
-    treated = tacrolimus == 1.0
-    if treated.all() or not treated.any() or e.sum() == 0:
+    # Counted as sums and a dot product of the 0/1 arrays (whole numbers, exact), without
+    # selecting each arm's events (33 ms a model at a million patients).
+    treated = int(np.count_nonzero(tacrolimus == 1.0))
+    events = float(np.sum(e))
+    if treated == len(tacrolimus) or treated == 0 or events == 0:
         return AdjustedHazard(NAN, (NAN, NAN), NAN, method, "no events, or one arm only")
     # An arm without events makes the likelihood rise for ever: the hazard ratio is 0 or infinite.
-    eventless = [name for arm, name in ((treated, "tacrolimus"), (~treated, "control")) if e[arm].sum() == 0]
+    events_treated = float(e @ (tacrolimus == 1.0))
+    eventless = [name for count, name in ((events_treated, "tacrolimus"), (events - events_treated, "control")) if count == 0]
     if eventless:
         return AdjustedHazard(NAN, (NAN, NAN), NAN, method, f"no events in the {eventless[0]} arm")
     return None
