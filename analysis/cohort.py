@@ -19,6 +19,7 @@ from .definitions import Definitions
 from .derive import derive
 from .io import RawCohort, raw_from_frames, read_cohort, read_cohort_bytes
 from .memory import PackedTable, release_memory
+from .ranking import distinct_values
 from .schema import CohortError, Tables, ValidationReport, patient_numbers, validate
 
 DEFAULT_COHORT = Path(__file__).resolve().parent.parent / "data" / "cohort"
@@ -48,6 +49,7 @@ class Cohort:
     # visit table the same (table_for_statistics).
     _for_statistics: dict = field(default_factory=dict, compare=False, repr=False)
     _tables_for_statistics: dict = field(default_factory=dict, compare=False, repr=False)
+    _ranked: dict = field(default_factory=dict, compare=False, repr=False)  # (table, column): ranked_values
 
     def endpoints_under(self, definitions: Definitions) -> pd.DataFrame:
         """The per-patient endpoints read under `definitions` (analysis/definitions.py): the
@@ -127,11 +129,24 @@ class Cohort:
                 self._patient_rows[table] = patient_numbers(frame["patient_id"], ids)
             return self._patient_rows[table]
 
+    def ranked_values(self, table: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """A visit table's numeric column ranked (`ranking.distinct_values`, 16-bit indexes where
+        they fit): its distinct values and each row's index among them. Found once per cohort, so
+        that a filter change counts its patients' values rather than ranking them again (a million
+        patients' 6.4 million trough levels: 59–98 ms to rank)."""
+        with _VARIANTS_LOCK:
+            key = (table, column)
+            if key not in self._ranked:
+                values = pd.to_numeric(getattr(self.tables, table)[column], errors="coerce")
+                self._ranked[key] = distinct_values(values.to_numpy(float, na_value=np.nan), compact=True)
+            return self._ranked[key]
+
     def __getstate__(self) -> dict:
         """A cohort is pickled (out of the upload sandbox, into the held-cohort budget) without
         what it derives again when asked: other readings, the Categorical copies of the endpoints'
-        text, the visits' patient rows."""
-        return {**self.__dict__, "_variants": {}, "_patient_rows": {}, "_for_statistics": {}, "_tables_for_statistics": {}}
+        text, the visits' patient rows, the ranked visit columns."""
+        return {**self.__dict__, "_variants": {}, "_patient_rows": {}, "_for_statistics": {}, "_tables_for_statistics": {},
+                "_ranked": {}}
 
     @property
     def short_hash(self) -> str:

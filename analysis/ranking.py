@@ -45,17 +45,19 @@ def stable_argsort(values: np.ndarray) -> np.ndarray:
     return np.argsort(ranked[0], kind="stable")  # 16-bit integers: numpy's radix sort
 
 
-def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def distinct_values(values: np.ndarray, compact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """np.unique(values, return_inverse=True) of a float array: the distinct values ascending
-    (one NaN last if any) and each value's index among them."""
+    (one NaN last if any) and each value's index among them (`compact`: as 16-bit integers when
+    they fit, a quarter of the memory, for indexes kept)."""
     v = np.asarray(values, dtype=float)
     ranked = _ranks(v)
     if ranked is None:
-        return np.unique(v, return_inverse=True)
+        distinct, index = np.unique(v, return_inverse=True)
+        return distinct, index.reshape(-1)
     rank, distinct, has_nan = ranked
     if has_nan:
         distinct = np.r_[distinct, np.nan]
-    return distinct, rank.astype(np.intp)
+    return distinct, rank if compact else rank.astype(np.intp)
 
 
 def percentiles_of_counts(distinct: np.ndarray, counts: np.ndarray, q=(25.0, 50.0, 75.0)) -> np.ndarray:

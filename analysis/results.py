@@ -54,6 +54,7 @@ class Results:
         # The tables a section needs, not the cohort: results outlive a cohort let go to free
         # memory (hosting/held.py), and the lab table, the largest, is needed by none of them.
         self._tacrolimus = cohort.tables.tacrolimus
+        self._troughs_ranked = cohort.ranked_values("tacrolimus", "trough_ng_ml")
         self._adverse_events = cohort.table_for_statistics("adverse_events")
         self._segments = cohort.steroid_segments
         self._adjusted_variants: dict[tuple[str, bool], Adjusted] = {}
@@ -102,7 +103,7 @@ class Results:
     @cached_property
     def steroids(self) -> SteroidResult:
         """Cumulative dose, time to discontinuation, steroid-free shares, tacrolimus troughs."""
-        return steroids(self._analysed, self._tacrolimus, self._in_selection("tacrolimus"))
+        return steroids(self._analysed, self._tacrolimus, self._in_selection("tacrolimus"), self._troughs_ranked)
 
     @cached_property
     def dose_curve(self) -> pd.DataFrame:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .continuous import Summary, TwoGroups, compare_values, summarise
-from .schema import ARMS, DAYS_PER_MONTH, TACROLIMUS_TROUGH_TARGET, by_arm, patients_of_rows
+from .continuous import Summary, TwoGroups, compare_values, summarise, summary_of_counts
+from .ranking import distinct_values
+from .schema import ARMS, DAYS_PER_MONTH, TACROLIMUS_TROUGH_TARGET, by_arm, patients_of_rows, select_rows
 from .survival import ArmComparison, compare_arms
 
 STEROID_FREE_MONTHS = (3.0, 6.0, 12.0)
@@ -97,7 +98,8 @@ class TroughSummary:
     reason: str = ""
 
 
-def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame, patient_of_row: np.ndarray | None = None) -> TroughSummary:
+def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame, patient_of_row: np.ndarray | None = None,
+                   ranked: tuple[np.ndarray, np.ndarray] | None = None) -> TroughSummary:
     """Tacrolimus trough levels (column trough_ng_ml) of the patients in `patients`, all
     measurements pooled (a patient measured often weighs more), not split by arm.
 
@@ -105,7 +107,9 @@ def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame, patient_of_
     median, quartiles, mean, SD, …) and the shares of measurements in the 5–10 ng/mL target (both
     ends included), below and above it. Descriptive only; NaN and `reason` when there is no level.
     `patient_of_row`: each row's patient as a position in `patients` (−1: not one of them), when
-    known (`results.Results`); otherwise the ids are looked up.
+    known (`results.Results`); otherwise the ids are looked up. `ranked`: the table's levels as
+    `ranking.distinct_values` gives them, when found already (`cohort.Cohort.ranked_values`):
+    each selection then counts its levels instead of ranking them (`continuous.summary_of_counts`).
 
     >>> import pandas as pd
     >>> tac = pd.DataFrame({"patient_id": ["p1", "p1", "p2", "p2", "p9"], "trough_ng_ml": [4.2, 7.5, 8.1, 12.0, 6.0]})
@@ -118,17 +122,20 @@ def trough_summary(patients: pd.DataFrame, tacrolimus: pd.DataFrame, patient_of_
     number = patient_of_row
     if number is None:
         number = patients_of_rows(tacrolimus["patient_id"], patients)
-    # As an array: a million patients' 6.4 million levels, selected and compared as a Series,
-    # took 172–184 ms; so 145–152.
     level = pd.to_numeric(tacrolimus["trough_ng_ml"], errors="coerce").to_numpy(float, na_value=np.nan)
     measured = (number >= 0) & ~np.isnan(level)
-    v = level[measured]
-    if len(v) == 0:
-        return TroughSummary(0, 0, summarise(v), float("nan"), float("nan"), float("nan"), "no trough levels recorded")
+    if not measured.any():
+        return TroughSummary(0, 0, summarise(level[:0]), float("nan"), float("nan"), float("nan"), "no trough levels recorded")
+    # The selection's levels counted per distinct level: the summary and the shares in, below and
+    # above the target come from the counts.
+    distinct, index = ranked if ranked is not None else distinct_values(level, compact=True)
+    counts = np.bincount(index[measured], minlength=len(distinct))
+    n = int(counts.sum())
     # Patients with a level: distinct positions (one per patient), counted without sorting.
     with_level = int(np.count_nonzero(np.bincount(number[measured], minlength=len(patients))))
-    return TroughSummary(with_level, int(len(v)), summarise(v),
-                         float(((v >= lo) & (v <= hi)).mean()), float((v < lo).mean()), float((v > hi).mean()))
+    share = lambda where: int(counts[where].sum()) / n  # noqa: E731
+    return TroughSummary(with_level, n, summary_of_counts(distinct, counts),
+                         share((distinct >= lo) & (distinct <= hi)), share(distinct < lo), share(distinct > hi))
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,8 @@ class SteroidResult:
     troughs: TroughSummary
 
 
-def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame, trough_rows: np.ndarray | None = None) -> SteroidResult:
+def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame, trough_rows: np.ndarray | None = None,
+             troughs_ranked: tuple[np.ndarray, np.ndarray] | None = None) -> SteroidResult:
     """Steroid exposure, tacrolimus against control.
 
     Returns a `SteroidResult`: cumulative and cumulative_18m (`continuous.compare_values` of
@@ -149,7 +157,8 @@ def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame, trough_rows: np.n
     steroid_stopped: Kaplan–Meier with log(−log) CIs, log-rank, Cox HR; patients whose
     steroid_stopped is unknown left out); steroid_free (arm, months, share, ci_low, ci_high at 3, 6
     and 12 months: 1 − the Kaplan–Meier estimate of still being on steroids, with its CI flipped the
-    same way); troughs (`trough_summary`; `trough_rows` is its `patient_of_row`).
+    same way); troughs (`trough_summary`; `trough_rows` is its `patient_of_row`, `troughs_ranked`
+    its `ranked`).
 
     >>> import pandas as pd
     >>> p = pd.DataFrame({"patient_id": [f"p{i}" for i in range(8)], "arm": ["tacrolimus"] * 4 + ["control"] * 4,
@@ -166,7 +175,8 @@ def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame, trough_rows: np.n
     'no trough levels recorded'
     """
     a, b = by_arm(patients[["arm", "steroid_cum_mg", "steroid_cum_mg_18m"]])
-    known = patients.loc[patients["steroid_stopped"].notna(), ["arm", "steroid_stop_months", "steroid_stopped"]]
+    known = select_rows(patients, patients["steroid_stopped"].notna().to_numpy(bool),
+                        ["arm", "steroid_stop_months", "steroid_stopped"])
     disc = compare_arms(known, "steroid_stop_months", "steroid_stopped", landmarks=STEROID_FREE_MONTHS)
     free = disc.landmarks.assign(
         share=1 - disc.landmarks["survival"], ci_low=1 - disc.landmarks["ci_high"], ci_high=1 - disc.landmarks["ci_low"],
@@ -176,7 +186,7 @@ def steroids(patients: pd.DataFrame, tacrolimus: pd.DataFrame, trough_rows: np.n
         cumulative_18m=compare_values(a["steroid_cum_mg_18m"], b["steroid_cum_mg_18m"]),
         discontinuation=disc,
         steroid_free=free,
-        troughs=trough_summary(patients, tacrolimus, trough_rows),
+        troughs=trough_summary(patients, tacrolimus, trough_rows, troughs_ranked),
     )
 
 

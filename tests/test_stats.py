@@ -214,3 +214,36 @@ def test_adverse_events_by_term_counts_each_patient_once_per_term():
         assert got.loc[t, "control_patients"] == expected.loc[t, "control"]
         assert got.loc[t, "category"] == terms[t]
         assert got.loc[t, "tacrolimus_rate"] == expected.loc[t, "tacrolimus"] / (pats["arm"] == "tacrolimus").sum()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_summary_of_counts_is_numpys(seed):
+    """Values ranked once and counted: quartiles, n, minimum and maximum numpy's to the bit, mean
+    and SD to 1e-12; a NaN among the distinct values is not counted."""
+    from analysis.continuous import summary_of_counts
+    from analysis.ranking import distinct_values
+
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.lognormal(2, 0.4, 20_000), 1)
+    values[rng.random(20_000) < 0.05] = np.nan
+    distinct, index = distinct_values(values, compact=True)
+    chosen = rng.random(20_000) < 0.7
+    s = summary_of_counts(distinct, np.bincount(index[chosen], minlength=len(distinct)))
+    v = values[chosen & ~np.isnan(values)]
+    q1, med, q3 = np.percentile(v, [25, 50, 75])
+    assert (s.n, s.q1, s.median, s.q3, s.minimum, s.maximum) == (len(v), q1, med, q3, v.min(), v.max())
+    assert s.mean == pytest.approx(v.mean(), rel=1e-12) and s.sd == pytest.approx(np.std(v, ddof=1), rel=1e-12)
+
+
+def test_trough_summary_from_ranked_levels_equals_the_levels_themselves(shipped):
+    from analysis.ranking import distinct_values
+    from analysis.steroids import trough_summary
+
+    tac = shipped.tables.tacrolimus
+    patients = Filters(diagnosis=("ITP", "AIHA")).apply(shipped.endpoints)
+    ranked = distinct_values(tac["trough_ng_ml"].to_numpy(float), compact=True)
+    a, b = trough_summary(patients, tac), trough_summary(patients, tac, ranked=ranked)
+    assert a == b and a.measurements > 100
+    levels = tac.loc[tac["patient_id"].isin(patients["patient_id"]), "trough_ng_ml"].dropna()
+    assert a.measurements == len(levels) and a.values.median == levels.median()
+    assert a.in_range == levels.between(5, 10).mean() and a.below == (levels < 5).mean()
