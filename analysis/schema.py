@@ -902,11 +902,17 @@ def patient_numbers(column: pd.Series, ids: pd.Index) -> np.ndarray:
     through its categories, so that millions of rows are looked up as thousands of ids."""
     if isinstance(column.dtype, pd.CategoricalDtype) and not ids.hasnans:
         codes = column.cat.codes.to_numpy()
-        per_category = ids.get_indexer(column.cat.categories.astype(object))
-        # A missing id's code is −1, which takes the −1 put last: one array as long as the
-        # column, not three (a mask, the look-up, the choice between them).
+        categories = column.cat.categories
         # 32-bit positions: at a million patients the numbers of 48 M lab rows take 0.2 GB, not 0.4.
         kind = np.int32 if len(ids) < 2 ** 31 else np.int64
+        if categories.equals(ids):
+            # The categories are the patients' ids in their order (as a cohort's visit tables are
+            # read): each code is its patient's position, and −1 (a missing id) stays −1. Compared
+            # in order, a million ids take 25 ms; looked up by hashing, 0.3–0.4 s a table.
+            return codes.astype(kind)
+        per_category = ids.get_indexer(categories.astype(object))
+        # A missing id's code is −1, which takes the −1 put last: one array as long as the
+        # column, not three (a mask, the look-up, the choice between them).
         return np.append(per_category, -1).astype(kind, copy=False).take(codes)
     return ids.get_indexer(column.astype(object))
 
