@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import criteria
 from .definitions import STEROID_DEPENDENCE_ABOVE_MG, STEROID_DEPENDENCE_DAY, Definitions
-from .memory import release_memory
+from .memory import release_memory, trim_heap
 from .schema import (
     AE_STEROID,
     AE_TACROLIMUS,
@@ -192,12 +192,20 @@ def steroid_segments(doses: pd.DataFrame) -> pd.DataFrame:
         # pieces put end to end are the segments in the order one pass gives. They are joined a
         # column at a time, each column's pieces let go as it is joined (a concat of the chunks'
         # frames held every piece and the whole at once: at a million patients, 1.2 GB).
-        parts = [_segments_of(doses.take(rows), codes[rows]) for _, rows in _chunks(codes, len(names)) if len(rows)]
+        # The C heap's free pages are given back after each chunk and each joined column
+        # (`memory.trim_heap`): at a million patients the peak of derivation was here, 3.96 GB (decimal,
+        # resident), and is now 3.78 GB elsewhere; maximum RSS 3.69–3.70 → 3.44–3.52 GiB.
+        parts = []
+        for _, rows in _chunks(codes, len(names)):
+            if len(rows):
+                parts.append(_segments_of(doses.take(rows), codes[rows]))
+                trim_heap(len(doses))
         columns = {}
         for name in SEGMENT_COLUMNS[1:]:
             columns[name] = np.concatenate([part[name] for part, _ in parts])
             for part, _ in parts:
                 del part[name]
+            trim_heap(len(doses))
         code = np.concatenate([code for _, code in parts])
     patient = pd.Categorical.from_codes(code, categories=pd.Index(names, dtype=object))
     return pd.DataFrame({"patient_id": patient, **columns}, copy=False)

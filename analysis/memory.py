@@ -133,3 +133,13 @@ class PackedTable:
 def pack_table(frame: pd.DataFrame) -> PackedTable:
     """`frame` packed (PackedTable)."""
     return PackedTable(frame)
+
+
+def trim_heap(rows: int) -> None:
+    """Only the C heap's free pages back to the system (malloc_trim(0)), without a collection, when
+    `rows` rows or more are being worked through: between the chunks of one step, whose arrays
+    are freed at once (nothing there waits for the collector). glibc keeps a freed block of up to
+    32 MB in its heap once it has raised its mmap threshold, so a chunk's freed work arrays stayed
+    resident beside the next chunk's."""
+    if rows >= RELEASE_AFTER_ROWS and _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)

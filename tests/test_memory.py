@@ -112,3 +112,16 @@ def test_a_table_packed_in_the_background_is_waited_for_and_its_failure_said(mon
         bad.unpack()
     with pytest.raises(Exception):  # on the caller's thread it is raised there
         PackedTable(mixed)
+
+
+def test_the_heap_is_trimmed_between_chunks_of_large_tables_only(monkeypatch):
+    from analysis import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "_MALLOC_TRIM", lambda pad: calls.append(pad))
+    memory.trim_heap(memory.RELEASE_AFTER_ROWS - 1)
+    assert calls == []
+    memory.trim_heap(memory.RELEASE_AFTER_ROWS)
+    assert calls == [0]
+    monkeypatch.setattr(memory, "_MALLOC_TRIM", None)  # a C library without malloc_trim
+    memory.trim_heap(10 * memory.RELEASE_AFTER_ROWS)
