@@ -45,7 +45,7 @@ def summarise(values: pd.Series | np.ndarray) -> Summary:
     """
     v = _numbers(values)
     distinct, index = distinct_values(v)
-    return _summary(v, distinct, np.bincount(index, minlength=len(distinct)))
+    return summary_of_counts(distinct, np.bincount(index, minlength=len(distinct)), v)
 
 
 def _numbers(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -55,33 +55,27 @@ def _numbers(values: pd.Series | np.ndarray) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").dropna().to_numpy(float)
 
 
-def _summary(v: np.ndarray, distinct: np.ndarray, counts: np.ndarray) -> Summary:
-    """`summarise` of the numbers v, given the distinct values of v (or of more values) and how
-    many of v are each (their quartiles come from these counts, numpy's to the bit)."""
-    if len(v) == 0:
-        return Summary(0, NAN, NAN, NAN, NAN, NAN, NAN, NAN)
-    q1, med, q3 = percentiles_of_counts(distinct, counts, (25, 50, 75))  # R's quantile type 7
-    sd = float(np.std(v, ddof=1)) if len(v) > 1 else NAN
-    return Summary(len(v), float(med), float(q1), float(q3), float(v.min()), float(v.max()), float(v.mean()), sd)
-
-
-def summary_of_counts(distinct: np.ndarray, counts: np.ndarray) -> Summary:
+def summary_of_counts(distinct: np.ndarray, counts: np.ndarray, values: np.ndarray | None = None) -> Summary:
     """`summarise` of values held as their distinct values (ascending; a NaN among them is not
-    counted) and how many times each occurs: n, quartiles, minimum and maximum are numpy's to the
-    bit; mean and SD are the counts' weighted sums (Σ c·v / n, and Σ c·(v − mean)² / (n − 1)),
-    the same numbers to about 1e-15 (another order of summation). For values ranked once and
-    counted per selection (`steroids.trough_summary`: a million patients' 6.4 million trough
-    levels, 167–170 ms a filter change taken as values, 44–47 ms counted)."""
+    counted) and how many times each occurs: n, quartiles, minimum and maximum numpy's to the bit.
+    Mean and SD are numpy's of `values` when given (the numbers counted), otherwise the counts'
+    weighted sums (Σ c·v / n and Σ c·(v − mean)² / (n − 1): the same numbers to about 1e-15, another
+    order of summation), for values ranked once and counted per selection (`steroids.trough_summary`:
+    a million patients' 6.4 million trough levels, 167–170 ms a filter change taken as values,
+    44–47 ms counted)."""
     counts = np.where(np.isnan(distinct), 0, counts)
     n = int(np.sum(counts))
     if n == 0:
         return Summary(0, NAN, NAN, NAN, NAN, NAN, NAN, NAN)
     present = np.flatnonzero(counts)
-    values, times = distinct[present], counts[present].astype(float)
-    q1, med, q3 = percentiles_of_counts(values, counts[present], (25, 50, 75))
-    mean = float(times @ values / n)
-    sd = math.sqrt(float(times @ (values - mean) ** 2) / (n - 1)) if n > 1 else NAN
-    return Summary(n, float(med), float(q1), float(q3), float(values[0]), float(values[-1]), mean, sd)
+    levels, times = distinct[present], counts[present]
+    q1, med, q3 = percentiles_of_counts(levels, times, (25, 50, 75))  # R's quantile type 7
+    if values is not None:
+        mean, sd = float(values.mean()), float(np.std(values, ddof=1)) if n > 1 else NAN
+    else:
+        mean = float(times.astype(float) @ levels / n)
+        sd = math.sqrt(float(times.astype(float) @ (levels - mean) ** 2) / (n - 1)) if n > 1 else NAN
+    return Summary(n, float(med), float(q1), float(q3), float(levels[0]), float(levels[-1]), mean, sd)
 
 
 @dataclass(frozen=True)
@@ -175,4 +169,4 @@ def compare_values(a: pd.Series, b: pd.Series) -> TwoGroups:
     x, y = _numbers(a), _numbers(b)
     distinct, counts_x, counts_y = _ranked(x, y)
     p, reason = _mann_whitney(x, y, counts_x, counts_y)
-    return TwoGroups(_summary(x, distinct, counts_x), _summary(y, distinct, counts_y), p, reason=reason)
+    return TwoGroups(summary_of_counts(distinct, counts_x, x), summary_of_counts(distinct, counts_y, y), p, reason=reason)
